@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+class ModuleDocFragment(object):
+
+    # Options every aitune.kernel module takes.
+    DOCUMENTATION = r'''
+options:
+  root:
+    description:
+      - The directory that stands for C(/) when reading and writing kernel files.
+      - Leave it at C(/) on real hosts. Other values point the module at a copy of a C(/proc) and C(/sys) tree, for
+        tests; debugfs is never mounted there.
+    type: path
+    default: /
+notes:
+  - Every knob ends in one of three states, each with a reason. V(applied) means the value was written and read back.
+    V(unsupported) means this kernel does not have the knob. V(not_permitted) means the kernel refused access, for
+    example debugfs under lockdown, a read-only mount or a value the kernel did not take.
+  - Writes never follow symlinks and never leave the allowed roots C(/proc/sys), C(/sys), C(/etc/sysctl.d),
+    C(/etc/tmpfiles.d), C(/etc/udev/rules.d), C(/etc/systemd), C(/etc/default/grub.d), C(/etc/ansible/facts.d) and
+    C(/var/lib/aitune).
+'''
+
+    # Options of the modules that change settings.
+    APPLY = r'''
+options:
+  strict:
+    description:
+      - Fail, before anything is written, when a requested knob is V(unsupported) or V(not_permitted) on this host.
+      - Without it those knobs are reported with their reason and the run goes on.
+    type: bool
+    default: false
+  persist:
+    description:
+      - Make the applied values survive a reboot through the collection's managed files
+        C(/etc/sysctl.d/90-aitune.conf), C(/etc/tmpfiles.d/aitune.conf) and, for boot parameters,
+        C(/etc/default/grub.d/90-aitune.cfg).
+      - With V(false) only the live values change, and the settings of this module are taken out of the managed files.
+    type: bool
+    default: true
+notes:
+  - Before the first change of a knob, its original live value and the original content of every managed file it
+    touches are written to C(/var/lib/aitune/baseline.json). M(aitune.kernel.restore) puts them back.
+  - Runs on one host serialise on a lock in C(/var/lib/aitune).
+seealso:
+  - module: aitune.kernel.restore
+  - module: aitune.kernel.tuning_facts
+'''
+
+    ATTRIBUTES = r'''
+options: {}
+attributes:
+  check_mode:
+    description: Can run in check mode and return a changed status prediction without modifying the target.
+    support: full
+  diff_mode:
+    description: Returns details on what has changed, or would change in check mode, for live values and files.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+'''

@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""The baseline: each knob's original live value and each touched file's original content, recorded before the first
+change and never overwritten afterwards. Restore reads it and drops what it has put back."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import time
+
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError, INVALID
+
+STATE_DIR = '/var/lib/aitune'
+BASELINE_PATH = STATE_DIR + '/baseline.json'
+FORMAT = 1
+
+
+def now_iso():
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
+
+
+class JsonStore(object):
+    """A JSON document under /var/lib/aitune, written atomically with mode 0600 (it may hold file contents)."""
+
+    path = None
+    empty = None
+
+    def __init__(self, fs, before_rename=None):
+        self.fs = fs
+        self.before_rename = before_rename
+        text = fs.read_optional(self.path)
+        if text is None:
+            self.data = self.empty()
+            self.exists = False
+        else:
+            try:
+                self.data = json.loads(text)
+            except ValueError as exc:
+                raise FsError(INVALID, self.path, '%s is not valid JSON (%s); move it aside to continue' % (self.path, exc))
+            if not isinstance(self.data, dict) or self.data.get('format') != FORMAT:
+                raise FsError(INVALID, self.path, '%s has an unknown format; move it aside to continue' % self.path)
+            self.exists = True
+
+    def save(self):
+        """Write the document, or remove it once it holds nothing."""
+        if self.is_empty():
+            if self.exists:
+                self.fs.remove_file(self.path)
+                self.exists = False
+            return
+        text = json.dumps(self.data, indent=2, sort_keys=True) + '\n'
+        self.fs.write_file_atomic(self.path, text, mode=0o600, before_rename=self.before_rename)
+        self.exists = True
+
+
+class Baseline(JsonStore):
+    path = BASELINE_PATH
+
+    @staticmethod
+    def empty():
+        return {'format': FORMAT, 'created': now_iso(), 'knobs': {}, 'files': {}}
+
+    def is_empty(self):
+        return not self.data['knobs'] and not self.data['files']
+
+    # -- recording: first writer wins ----------------------------------------------------------------------------------
+    def record_knob(self, name, path, value):
+        """Record a knob's original value; returns False when an original is already on record."""
+        if name in self.data['knobs']:
+            return False
+        self.data['knobs'][name] = {'path': path, 'value': value, 'recorded': now_iso()}
+        return True
+
+    def record_file(self, path):
+        """Record a file's original content (or its absence) before the collection first writes it."""
+        if path in self.data['files']:
+            return False
+        existed, content, mode = self.fs.file_state(path)
+        self.data['files'][path] = {'existed': existed, 'content': content, 'mode': mode, 'recorded': now_iso()}
+        return True
+
+    # -- reading -------------------------------------------------------------------------------------------------------
+    def knobs(self):
+        return self.data['knobs']
+
+    def files(self):
+        return self.data['files']
+
+    def forget_knob(self, name):
+        self.data['knobs'].pop(name, None)
+
+    def forget_file(self, path):
+        self.data['files'].pop(path, None)

@@ -1,0 +1,449 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""The engine every module drives: probe knobs on this kernel, decide, then apply or restore behind one gate.
+
+Order of an apply, each step durable before the next starts, so a run killed at any point leaves the host restorable:
+
+1. probe and validate every requested knob; refuse bad input before anything is written;
+2. take the host lock;
+3. record originals (live values and the managed files about to change) in the baseline, atomically;
+4. write live values and read each one back;
+5. record the applied values in the state file, then re-render the managed persistence files from it.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import signal
+
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
+    ABSENT, INVALID, NOT_PERMITTED, REFUSED, FsError, HostFS)
+from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debugfs, KernelInfo
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, lookup, subsystem_of
+from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
+    GRUB_FILE, State, file_targets, missing_boot_params, write_target)
+
+APPLIED = 'applied'
+UNSUPPORTED = 'unsupported'
+NOT_PERMITTED_STATE = 'not_permitted'
+STATES = (APPLIED, UNSUPPORTED, NOT_PERMITTED_STATE)
+
+# Fault injection for the crash-safety tests: the named step kills its own process, as SIGKILL from outside would.
+FAILPOINT_ENV = 'AITUNE_FAILPOINT'
+
+
+class EngineError(Exception):
+    """Bad input or an unsafe situation: the module fails with this message, and nothing has been written."""
+
+
+def failpoint(name):
+    if os.environ.get(FAILPOINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Probe(object):
+    """Where a knob lives on this host and what it holds, or why it cannot be used."""
+
+    def __init__(self, knob, state, path=None, raw=None, reason=None):
+        self.knob = knob
+        self.state = state
+        self.path = path
+        self.raw = raw
+        self.reason = reason
+
+    @property
+    def usable(self):
+        return self.state == APPLIED
+
+    @property
+    def value(self):
+        return self.knob.current(self.raw) if self.raw is not None else None
+
+
+class Engine(object):
+    """One module run's view of the host. Call ``close()`` (or use as a context manager) to unmount what it mounted."""
+
+    def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0):
+        self.fs = HostFS(root)
+        self.kernel = KernelInfo(self.fs)
+        self.debugfs = Debugfs(self.kernel, mounter)
+        self.check_mode = check_mode
+        self.lock_timeout = lock_timeout
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+    def close(self):
+        self.debugfs.release()
+
+    # -- probing -------------------------------------------------------------------------------------------------------
+    def probe(self, knob):
+        debugfs_reason = None
+        for location in knob.ordered_locations(self.kernel.version):
+            if location.on_debugfs:
+                why = self.debugfs.ensure()
+                if why:
+                    if location.matches(self.kernel.version):
+                        debugfs_reason = why
+                    continue
+            if not self.fs.lexists(location.path):
+                continue
+            if self.fs.is_symlink(location.path):
+                raise EngineError('%s: refused, %s is a symlink; a kernel never puts one there, so the tree has been '
+                                  'tampered with' % (knob.name, location.path))
+            try:
+                raw = self.fs.read(location.path)
+            except FsError as exc:
+                if exc.kind == NOT_PERMITTED:
+                    reason = self.debugfs.denied_reason(str(exc)) if location.on_debugfs else str(exc)
+                    return Probe(knob, NOT_PERMITTED_STATE, location.path, reason=reason)
+                if exc.kind == ABSENT:
+                    continue
+                raise EngineError('%s: %s' % (knob.name, exc))
+            read_only = self._read_only_reason(location.path)
+            if read_only:
+                return Probe(knob, NOT_PERMITTED_STATE, location.path, raw=raw, reason=read_only)
+            return Probe(knob, APPLIED, location.path, raw=raw)
+        if debugfs_reason:
+            return Probe(knob, NOT_PERMITTED_STATE, reason='%s: %s' % (knob.name, debugfs_reason))
+        return Probe(knob, UNSUPPORTED, reason=self._absent_reason(knob))
+
+    def _absent_reason(self, knob):
+        places = ', '.join('%s (%s)' % (loc.path, loc.span()) for loc in knob.locations)
+        note = ' (%s)' % knob.absent_note if knob.absent_note else ''
+        return '%s is not on this kernel %s%s; looked for %s' % (knob.name, self.kernel.release or 'unknown', note, places)
+
+    def _read_only_reason(self, path):
+        host_path = self.fs.host_path(path)
+        try:
+            mode = os.lstat(host_path).st_mode
+            flags = os.statvfs(host_path).f_flag
+        except OSError:
+            return None
+        if flags & os.ST_RDONLY:
+            return '%s is on a read-only mount (a container, or /proc/sys mounted read-only)' % path
+        if not mode & 0o222:
+            return '%s is read-only on this kernel' % path
+        return None
+
+    # -- planning ------------------------------------------------------------------------------------------------------
+    def plan(self, desired, strict=False):
+        """Probe and validate ``{knob name: value}``. Returns ``[(probe, canonical desired value or None)]``.
+
+        Raises EngineError on bad input, and in strict mode on any knob that is unsupported or not permitted.
+        """
+        problems = []
+        plans = []
+        for name in sorted(desired):
+            try:
+                knob = lookup(name)
+                probe = self.probe(knob)
+                wanted = knob.canonical(desired[name], probe.raw) if probe.raw is not None else None
+                if wanted is None and knob.validator.kind != 'choice':
+                    # Check the type even where the kernel lacks the knob: bad input is bad on every kernel.
+                    wanted = knob.canonical(desired[name])
+            except ValidationError as exc:
+                problems.append(str(exc))
+                continue
+            plans.append((probe, wanted))
+        if problems:
+            raise EngineError('invalid settings, nothing was changed: ' + '; '.join(problems))
+        if strict:
+            blocked = ['%s is %s: %s' % (p.knob.name, p.state, p.reason) for p, dummy in plans if not p.usable]
+            if blocked:
+                raise EngineError('strict mode, nothing was changed: ' + '; '.join(blocked))
+        return plans
+
+    # -- applying ------------------------------------------------------------------------------------------------------
+    def lock(self):
+        return _NoLock() if self.check_mode else HostLock(self.fs, timeout=self.lock_timeout)
+
+    def apply(self, desired, persist=True, strict=False, cmdline=None):
+        """Apply ``{knob: value}``; ``cmdline`` is ``(owner, subsystem, [params])`` for boot parameters.
+
+        Returns a Report. The whole run holds the host lock, so what was probed is what gets changed.
+        """
+        report = Report(self)
+        with self.lock():
+            plans = self.plan(desired, strict=strict)
+            baseline = Baseline(self.fs, before_rename=lambda tmp: failpoint('baseline_rename'))
+            state = State(self.fs)
+            changes = [(probe, wanted) for probe, wanted in plans if probe.usable and probe.value != wanted]
+
+            for probe, wanted in plans:
+                report.add(probe, wanted)
+                if probe.usable:
+                    state.set_knob(probe.knob, probe.path, wanted, probe.knob.persist if persist else None)
+            params_before = state.cmdline_params()
+            if cmdline is not None:
+                owner, subsystem, params = cmdline
+                state.set_cmdline(owner, subsystem, params if persist else [])
+            targets = file_targets(self.fs, state, baseline)
+            report.add_files(targets)
+            report.boot_params = (params_before, state.cmdline_params())
+            if self.check_mode:
+                return report.finish(state)
+
+            # 3. Originals first. The pair of a ratio/bytes knob is recorded too: writing one zeroes the other.
+            for probe, wanted in changes:
+                baseline.record_knob(probe.knob.name, probe.path, probe.value)
+                if probe.knob.pair:
+                    pair = self.probe(lookup(probe.knob.pair))
+                    if pair.usable:
+                        baseline.record_knob(pair.knob.name, pair.path, pair.value)
+            for path in targets:
+                baseline.record_file(path)
+            if changes or targets:
+                baseline.save()
+            failpoint('after_baseline')
+
+            # 4. Live values, each read back.
+            written = []
+            for probe, wanted in changes:
+                self._write_live(probe, wanted, report, written)
+                failpoint('after_live_write')
+
+            # 5. State, then the files rendered from it; only knobs the kernel took are persisted.
+            for name, entry in report.knobs.items():
+                if entry['state'] != APPLIED:
+                    state.knobs().pop(name, None)
+            targets = file_targets(self.fs, state, baseline)
+            for path in targets:
+                baseline.record_file(path)
+            baseline.save()
+            state.save()
+            failpoint('after_state')
+            self._write_files(targets, baseline)
+            report.files_written(targets)
+            failpoint('after_files')
+            return report.finish(state)
+
+    def _write_live(self, probe, wanted, report, written):
+        name = probe.knob.name
+        try:
+            self.fs.write_value(probe.path, wanted)
+        except FsError as exc:
+            if exc.kind == NOT_PERMITTED:
+                report.outcome(name, NOT_PERMITTED_STATE, reason=str(exc))
+                return
+            self._roll_back(written)
+            if exc.kind == INVALID:
+                raise EngineError('%s: the kernel rejected %r (%s); the values this run had already written were put '
+                                  'back' % (name, wanted, exc))
+            raise EngineError('%s: %s' % (name, exc))
+        written.append(probe)
+        now = probe.knob.current(self.fs.read(probe.path))
+        if now == wanted:
+            report.outcome(name, APPLIED, value=now, changed=True)
+        else:
+            report.outcome(name, NOT_PERMITTED_STATE, value=now, changed=now != probe.value,
+                           reason='the kernel kept %r after %r was written' % (now, wanted))
+
+    def _roll_back(self, written):
+        for probe in reversed(written):
+            try:
+                self.fs.write_value(probe.path, probe.value)
+            except FsError:
+                pass
+
+    def _write_files(self, targets, baseline):
+        for path in sorted(targets):
+            before, after = targets[path]
+            write_target(self.fs, path, after, baseline, before_rename=lambda tmp: failpoint('file_rename'))
+
+    # -- restoring -----------------------------------------------------------------------------------------------------
+    def restore(self, scope='all'):
+        """Put back every recorded original in ``scope`` (``all`` or a subsystem), live values and files alike."""
+        report = Report(self)
+        with self.lock():
+            baseline = Baseline(self.fs)
+            state = State(self.fs)
+            names = sorted(n for n in baseline.knobs() if scope == 'all' or subsystem_of(n) == scope)
+            originals = baseline.knobs()
+            for name in names:
+                self._restore_knob(name, originals, report)
+            params_before = state.cmdline_params()
+            state.drop_subsystem(scope)
+            targets = file_targets(self.fs, state, baseline)
+            report.add_files(targets)
+            report.boot_params = (params_before, state.cmdline_params())
+            if self.check_mode:
+                return report.finish(state)
+            self._write_files(targets, baseline)
+            for name in names:
+                if report.knobs[name]['state'] == APPLIED:
+                    baseline.forget_knob(name)
+            rendered = set(targets) | set(baseline.files())
+            for path in rendered:
+                if path in baseline.files() and self._file_is_original(path, baseline):
+                    baseline.forget_file(path)
+            state.save()
+            baseline.save()
+            report.files_written(targets)
+            return report.finish(state)
+
+    def _restore_knob(self, name, originals, report):
+        record = originals[name]
+        knob = lookup(name)
+        path, original = record['path'], record['value']
+        try:
+            current = knob.current(self.fs.read(path))
+        except FsError as exc:
+            state = UNSUPPORTED if exc.kind == ABSENT else NOT_PERMITTED_STATE
+            if exc.kind == REFUSED:
+                raise EngineError('%s: %s' % (name, exc))
+            report.record(name, state, path=path, previous=None, desired=original,
+                          reason='cannot restore: %s' % exc)
+            return
+        pair_original = originals.get(knob.pair, {}).get('value') if knob.pair else None
+        if knob.pair and original == '0' and pair_original not in (None, '0'):
+            # The kernel zeroes this half when the other half is written; writing 0 here would be refused.
+            report.record(name, APPLIED, path=path, previous=current, desired=original, value=current,
+                          reason='restored through %s' % knob.pair)
+            return
+        report.add(Probe(knob, APPLIED, path, raw=current), original)
+        if current == original or self.check_mode:
+            return
+        try:
+            self.fs.write_value(path, original)
+        except FsError as exc:
+            report.outcome(name, NOT_PERMITTED_STATE, reason='cannot restore: %s' % exc)
+            return
+        now = knob.current(self.fs.read(path))
+        report.outcome(name, APPLIED if now == original else NOT_PERMITTED_STATE, value=now, changed=True,
+                       reason=None if now == original else 'the kernel kept %r after %r was written' % (now, original))
+        failpoint('after_restore_write')
+
+    def _file_is_original(self, path, baseline):
+        original = baseline.files()[path]
+        existed, content, dummy = self.fs.file_state(path)
+        return existed == original['existed'] and (not existed or content == original['content'])
+
+    # -- reading -------------------------------------------------------------------------------------------------------
+    def drift(self):
+        """Knobs whose live value differs from what the collection last applied."""
+        drifted = {}
+        for name, entry in State(self.fs).knobs().items():
+            knob = lookup(name)
+            try:
+                live = knob.current(self.fs.read(entry['path']))
+            except FsError as exc:
+                live = None
+                if exc.kind == NOT_PERMITTED:
+                    continue
+            if live != entry['value']:
+                drifted[name] = {'desired': entry['value'], 'live': live}
+        return drifted
+
+    def reboot_required(self, state=None, removed_params=()):
+        """True when the running command line lacks a wanted boot parameter or still has a removed one."""
+        state = state or State(self.fs)
+        cmdline = self.kernel.cmdline()
+        still_running = [p for p in removed_params if not missing_boot_params([p], cmdline)]
+        return bool(missing_boot_params(state.cmdline_params(), cmdline) or still_running)
+
+
+class _NoLock(object):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+class Report(object):
+    """Per-knob outcomes, file changes and the diff, shaped for a module result."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.knobs = {}
+        self.files = {}
+        self.reboot_required = False
+        self.boot_params = ([], [])
+        self.bootloader = None
+
+    def record(self, name, state, path=None, previous=None, desired=None, value=None, reason=None, changed=False):
+        self.knobs[name] = {'state': state, 'path': path, 'previous': previous, 'desired': desired,
+                            'value': value, 'reason': reason, 'changed': changed}
+
+    def add(self, probe, wanted):
+        will_change = probe.usable and probe.value != wanted
+        reason = probe.reason
+        if will_change and self.engine.check_mode:
+            reason = 'check mode: would change %r to %r' % (probe.value, wanted)
+        self.record(probe.knob.name, probe.state, path=probe.path, previous=probe.value, desired=wanted,
+                    value=wanted if will_change and self.engine.check_mode else probe.value,
+                    reason=reason, changed=will_change and self.engine.check_mode)
+
+    def outcome(self, name, state, value=None, changed=False, reason=None):
+        entry = self.knobs[name]
+        entry.update(state=state, changed=changed or entry['changed'], reason=reason)
+        if value is not None:
+            entry['value'] = value
+
+    def add_files(self, targets):
+        self.files = dict((path, {'before': before, 'after': after}) for path, (before, after) in targets.items())
+
+    def files_written(self, targets):
+        self.add_files(targets)
+
+    def finish(self, state):
+        before, after = self.boot_params
+        self.reboot_required = self.engine.reboot_required(state, [p for p in before if p not in after])
+        return self
+
+    @property
+    def bootloader_stale(self):
+        """True when the grub drop-in changed and the boot configuration must be regenerated."""
+        return GRUB_FILE in self.files
+
+    @property
+    def changed(self):
+        return bool(self.files) or any(entry['changed'] for entry in self.knobs.values())
+
+    def by_state(self):
+        grouped = dict((state, []) for state in STATES)
+        for name in sorted(self.knobs):
+            grouped.setdefault(self.knobs[name]['state'], []).append(name)
+        return grouped
+
+    def diff(self):
+        live = [(name, entry) for name, entry in sorted(self.knobs.items()) if entry['changed']]
+        diffs = []
+        if live:
+            diffs.append({
+                'before_header': 'live kernel values',
+                'after_header': 'live kernel values',
+                'before': ''.join('%s: %s\n' % (name, entry['previous']) for name, entry in live),
+                'after': ''.join('%s: %s\n' % (name, entry['value']) for name, entry in live),
+            })
+        for path in sorted(self.files):
+            entry = self.files[path]
+            diffs.append({'before_header': path if entry['before'] is not None else '%s (absent)' % path,
+                          'after_header': path if entry['after'] is not None else '%s (absent)' % path,
+                          'before': entry['before'] or '', 'after': entry['after'] or ''})
+        return diffs
+
+    def result(self):
+        grouped = self.by_state()
+        return {
+            'changed': self.changed,
+            'knobs': self.knobs,
+            'applied': grouped[APPLIED],
+            'unsupported': dict((n, self.knobs[n]['reason']) for n in grouped[UNSUPPORTED]),
+            'not_permitted': dict((n, self.knobs[n]['reason']) for n in grouped[NOT_PERMITTED_STATE]),
+            'files': sorted(self.files),
+            'reboot_required': self.reboot_required,
+            'bootloader': self.bootloader,
+            'kernel': self.engine.kernel.release,
+            'diff': self.diff(),
+        }

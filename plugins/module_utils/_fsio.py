@@ -1,0 +1,311 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""File I/O under a configurable root, with the collection's safety rules built in.
+
+Every path the engine touches is an absolute host path such as ``/proc/sys/vm/swappiness``. ``HostFS`` maps it under
+``root`` (``/`` on a real host, a fake tree in unit tests) and enforces three rules:
+
+* no ``..`` or empty components, so a knob or device name can never climb out of its directory;
+* writes go only below an allowlist of roots (``WRITE_ROOTS``);
+* knob reads and every write walk the path one component at a time with ``O_NOFOLLOW``, so a symlink planted anywhere
+  on the way is refused instead of followed.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import errno
+import os
+import stat
+
+# The only places the collection ever writes to. /sys/kernel/debug is below /sys, and is listed for the reader.
+WRITE_ROOTS = (
+    '/proc/sys',
+    '/sys',
+    '/sys/kernel/debug',
+    '/etc/sysctl.d',
+    '/etc/tmpfiles.d',
+    '/etc/udev/rules.d',
+    '/etc/systemd',
+    '/etc/default/grub.d',
+    '/etc/ansible/facts.d',
+    '/var/lib/aitune',
+)
+
+ABSENT = 'absent'
+NOT_PERMITTED = 'not_permitted'
+INVALID = 'invalid'
+REFUSED = 'refused'
+IO_ERROR = 'io_error'
+
+_ERRNO_KIND = {
+    errno.ENOENT: ABSENT,
+    errno.ENOTDIR: ABSENT,
+    errno.ENODEV: ABSENT,
+    errno.EPERM: NOT_PERMITTED,
+    errno.EACCES: NOT_PERMITTED,
+    errno.EROFS: NOT_PERMITTED,
+    errno.EINVAL: INVALID,
+    errno.ERANGE: INVALID,
+    errno.EBUSY: INVALID,
+    errno.ELOOP: REFUSED,
+}
+
+
+class FsError(Exception):
+    """An I/O failure, classified so callers can map it onto a knob outcome."""
+
+    def __init__(self, kind, path, message):
+        super(FsError, self).__init__(message)
+        self.kind = kind
+        self.path = path
+
+    @classmethod
+    def from_oserror(cls, path, action, exc):
+        kind = _ERRNO_KIND.get(exc.errno, IO_ERROR)
+        if kind == REFUSED:
+            message = '%s %s: refused, a symlink stands on the path' % (action, path)
+        else:
+            message = '%s %s: %s' % (action, path, os.strerror(exc.errno))
+        return cls(kind, path, message)
+
+
+def check_path(path):
+    """Return ``path`` normalised, or raise FsError for anything that is not a plain absolute path."""
+    if not isinstance(path, str) or not path.startswith('/'):
+        raise FsError(REFUSED, path, 'refused %r: not an absolute path' % (path,))
+    parts = path.split('/')[1:]
+    if path != '/' and any(part in ('', '.', '..') for part in parts):
+        raise FsError(REFUSED, path, 'refused %r: empty, "." or ".." path component' % (path,))
+    if '\0' in path or '\n' in path:
+        raise FsError(REFUSED, path, 'refused %r: control character in path' % (path,))
+    return path
+
+
+def is_write_allowed(path):
+    return any(path == top or path.startswith(top + '/') for top in WRITE_ROOTS)
+
+
+class HostFS(object):
+    """Host paths under ``root``; see the module docstring for the rules."""
+
+    def __init__(self, root='/'):
+        self.root = os.path.abspath(root or '/')
+
+    # -- mapping -------------------------------------------------------------------------------------------------------
+    def host_path(self, path):
+        check_path(path)
+        return os.path.join(self.root, path.lstrip('/')) if path != '/' else self.root
+
+    def _check_writable(self, path):
+        check_path(path)
+        if not is_write_allowed(path):
+            raise FsError(REFUSED, path, 'refused to write %s: outside the allowed roots %s' % (path, ', '.join(WRITE_ROOTS)))
+
+    # -- component-wise, no-follow opening -----------------------------------------------------------------------------
+    def _open_parent(self, path, create=False, dir_mode=0o755):
+        """Open the directory that holds ``path`` without following any symlink below root; return (fd, leaf)."""
+        parts = check_path(path).split('/')[1:]
+        fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for part in parts[:-1]:
+                try:
+                    next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                except OSError as exc:
+                    if exc.errno == errno.ENOENT and create:
+                        os.mkdir(part, dir_mode, dir_fd=fd)
+                        next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                    elif exc.errno == errno.ENOTDIR and _is_link_at(fd, part):
+                        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+                    else:
+                        raise
+                os.close(fd)
+                fd = next_fd
+        except Exception:
+            os.close(fd)
+            raise
+        return fd, parts[-1]
+
+    def _open(self, path, flags, action):
+        try:
+            dir_fd, leaf = self._open_parent(path)
+            try:
+                return os.open(leaf, flags | os.O_NOFOLLOW, dir_fd=dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise FsError.from_oserror(path, action, exc)
+
+    # -- reading -------------------------------------------------------------------------------------------------------
+    def read(self, path, follow=False, limit=1 << 20):
+        """Read a file as text. Knob files are read with ``follow=False``; informational files such as /proc/mounts
+        (itself a symlink) may pass ``follow=True``."""
+        if follow:
+            try:
+                with open(self.host_path(path), 'rb') as handle:
+                    data = handle.read(limit)
+            except OSError as exc:
+                raise FsError.from_oserror(path, 'reading', exc)
+        else:
+            fd = self._open(path, os.O_RDONLY, 'reading')
+            try:
+                data = os.read(fd, limit)
+            except OSError as exc:
+                raise FsError.from_oserror(path, 'reading', exc)
+            finally:
+                os.close(fd)
+        return data.decode('utf-8', 'replace')
+
+    def read_optional(self, path, follow=False, default=None):
+        try:
+            return self.read(path, follow=follow)
+        except FsError:
+            return default
+
+    def lexists(self, path):
+        return os.path.lexists(self.host_path(path))
+
+    def is_symlink(self, path):
+        return os.path.islink(self.host_path(path))
+
+    def is_dir(self, path):
+        return os.path.isdir(self.host_path(path))
+
+    def listdir(self, path):
+        try:
+            return sorted(os.listdir(self.host_path(path)))
+        except OSError as exc:
+            raise FsError.from_oserror(path, 'listing', exc)
+
+    def realpath(self, path):
+        """Resolve symlinks (as found under /sys/block) and return the host path they lead to, kept inside root."""
+        real = os.path.realpath(self.host_path(path))
+        if real != self.root and not real.startswith(self.root.rstrip('/') + '/'):
+            raise FsError(REFUSED, path, 'refused %s: it resolves outside %s' % (path, self.root))
+        return '/' + os.path.relpath(real, self.root) if real != self.root else '/'
+
+    def file_state(self, path):
+        """Content and mode of a regular file, for the baseline: ``(exists, content, mode)``."""
+        try:
+            fd = self._open(path, os.O_RDONLY, 'reading')
+        except FsError as exc:
+            if exc.kind == ABSENT:
+                return False, None, None
+            raise
+        try:
+            mode = stat.S_IMODE(os.fstat(fd).st_mode)
+            chunks = []
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(fd)
+        return True, b''.join(chunks).decode('utf-8', 'replace'), mode
+
+    # -- writing -------------------------------------------------------------------------------------------------------
+    def write_value(self, path, value):
+        """Write a value into an existing kernel file (sysfs, procfs, debugfs). Never creates, never follows."""
+        self._check_writable(path)
+        fd = self._open(path, os.O_WRONLY, 'writing')
+        try:
+            data = ('%s\n' % value).encode('utf-8')
+            os.write(fd, data)
+        except OSError as exc:
+            raise FsError.from_oserror(path, 'writing %r to' % (value,), exc)
+        finally:
+            os.close(fd)
+
+    def write_file_atomic(self, path, content, mode=0o644, before_rename=None):
+        """Replace a regular file atomically: temp file in the same directory, fsync, rename, fsync the directory.
+
+        ``before_rename`` is called with the temp file's name after it is durable; crash tests use it to stop there.
+        """
+        self._check_writable(path)
+        try:
+            dir_fd, leaf = self._open_parent(path, create=True)
+        except OSError as exc:
+            raise FsError.from_oserror(path, 'opening the directory of', exc)
+        tmp = '.%s.aitune-%d.tmp' % (leaf, os.getpid())
+        try:
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+                # A temp file left by a killed run of the same pid number: ours to replace.
+                os.unlink(tmp, dir_fd=dir_fd)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
+            try:
+                os.fchmod(fd, mode)
+                os.write(fd, content.encode('utf-8'))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if before_rename is not None:
+                before_rename(tmp)
+            _refuse_symlink_leaf(dir_fd, leaf)
+            os.rename(tmp, leaf, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            os.fsync(dir_fd)
+        except OSError as exc:
+            _unlink_quietly(dir_fd, tmp)
+            raise FsError.from_oserror(path, 'writing', exc)
+        finally:
+            os.close(dir_fd)
+
+    def remove_file(self, path):
+        """Remove a regular file; a missing file is fine. Returns True when something was removed."""
+        self._check_writable(path)
+        try:
+            dir_fd, leaf = self._open_parent(path)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise FsError.from_oserror(path, 'removing', exc)
+        try:
+            os.unlink(leaf, dir_fd=dir_fd)
+            os.fsync(dir_fd)
+            return True
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return False
+            raise FsError.from_oserror(path, 'removing', exc)
+        finally:
+            os.close(dir_fd)
+
+    def open_lock_file(self, path):
+        """Open (creating) a lock file with no-follow semantics and return its descriptor."""
+        self._check_writable(path)
+        try:
+            dir_fd, leaf = self._open_parent(path, create=True, dir_mode=0o700)
+        except OSError as exc:
+            raise FsError.from_oserror(path, 'opening the directory of', exc)
+        try:
+            return os.open(leaf, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600, dir_fd=dir_fd)
+        except OSError as exc:
+            raise FsError.from_oserror(path, 'opening', exc)
+        finally:
+            os.close(dir_fd)
+
+
+def _is_link_at(dir_fd, name):
+    try:
+        return stat.S_ISLNK(os.lstat(name, dir_fd=dir_fd).st_mode)
+    except OSError:
+        return False
+
+
+def _refuse_symlink_leaf(dir_fd, leaf):
+    # rename() would replace a symlink itself rather than follow it, but a planted link is a sign of tampering.
+    if _is_link_at(dir_fd, leaf):
+        raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
+
+
+def _unlink_quietly(dir_fd, name):
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except OSError:
+        pass

@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""The knob registry: abstract names, typed validators, where each knob lives on which kernel, and how it persists.
+
+A knob's ``locations`` are candidate paths tagged with the kernel versions they belong to (FIELD_NOTES section 1).
+Resolution probes them, trying the ones that match the running kernel first, so a distribution backport that moved a
+knob early is still found.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+from ansible_collections.aitune.kernel.plugins.module_utils._kernel import DEBUGFS
+
+PERSIST_SYSCTL = 'sysctl'
+PERSIST_TMPFILES = 'tmpfiles'
+
+KNOB_NAME = re.compile(r'^[a-z][a-z0-9_]*(\.[A-Za-z0-9_]+)+$')
+INT64_MAX = (1 << 63) - 1
+
+
+class ValidationError(ValueError):
+    pass
+
+
+# Restore scopes: the abstract-name prefixes each subsystem owns.
+SUBSYSTEM_PREFIXES = {
+    'sched': ('sched.',),
+    'memory': ('vm.', 'thp.'),
+    'hugepages': ('hugepages.',),
+}
+
+
+def subsystem_of(name):
+    for subsystem, prefixes in SUBSYSTEM_PREFIXES.items():
+        if name.startswith(prefixes):
+            return subsystem
+    return name.split('.', 1)[0]
+
+
+
+# -- validators ------------------------------------------------------------------------------------------------------
+class IntRange(object):
+    """An integer between ``low`` and ``high``, inclusive. Booleans are refused: ``True`` is not a count."""
+
+    kind = 'int'
+
+    def __init__(self, low, high):
+        self.low = low
+        self.high = high
+
+    def describe(self):
+        return 'an integer from %d to %d' % (self.low, self.high)
+
+    def canonical(self, name, value, raw_current=None):
+        if isinstance(value, bool):
+            raise ValidationError('%s: expected %s, got the boolean %r' % (name, self.describe(), value))
+        try:
+            number = int(str(value).strip(), 10)
+        except (TypeError, ValueError):
+            raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+        if not self.low <= number <= self.high:
+            raise ValidationError('%s: %d is out of range, expected %s' % (name, number, self.describe()))
+        return str(number)
+
+    def current(self, raw):
+        return raw.strip()
+
+
+class Switch(IntRange):
+    """A 0/1 kernel switch. Accepts booleans and the usual spellings, stores ``0`` or ``1``."""
+
+    kind = 'bool'
+    _TRUE = ('1', 'true', 'yes', 'on')
+    _FALSE = ('0', 'false', 'no', 'off')
+
+    def __init__(self):
+        super(Switch, self).__init__(0, 1)
+
+    def describe(self):
+        return 'a boolean (0 or 1)'
+
+    def canonical(self, name, value, raw_current=None):
+        text = str(value).strip().lower()
+        if text in self._TRUE:
+            return '1'
+        if text in self._FALSE:
+            return '0'
+        raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+
+
+class KernelChoice(object):
+    """A word from the kernel's own bracketed list, as in ``always [madvise] never``; the brackets mark the current."""
+
+    kind = 'choice'
+
+    def describe(self):
+        return "one of the values the kernel lists in the knob's file"
+
+    @staticmethod
+    def offered(raw):
+        return [word.strip('[]') for word in raw.split()]
+
+    def canonical(self, name, value, raw_current=None):
+        text = str(value).strip()
+        offered = self.offered(raw_current or '')
+        if text not in offered:
+            raise ValidationError('%s: %r is not offered by this kernel, which offers: %s'
+                                  % (name, text, ', '.join(offered) or 'nothing'))
+        return text
+
+    def current(self, raw):
+        match = re.search(r'\[([^\]]+)\]', raw)
+        return match.group(1) if match else raw.strip()
+
+
+# -- knobs -----------------------------------------------------------------------------------------------------------
+class Location(object):
+    """A candidate path for a knob, valid from kernel ``since`` up to, not including, ``until``."""
+
+    def __init__(self, path, since=None, until=None):
+        self.path = path
+        self.since = since
+        self.until = until
+
+    def matches(self, version):
+        return (self.since is None or version >= self.since) and (self.until is None or version < self.until)
+
+    @property
+    def on_debugfs(self):
+        return self.path.startswith(DEBUGFS + '/')
+
+    def span(self):
+        low = '%d.%d' % self.since if self.since else ''
+        high = 'before %d.%d' % self.until if self.until else 'on'
+        return ('%s %s' % (low, high)).strip() if low else high
+
+
+class Knob(object):
+    """One tunable. ``option`` is the module option that sets it; ``absent_note`` explains why a kernel may lack it."""
+
+    def __init__(self, name, option, validator, locations, persist, description, absent_note=None, pair=None):
+        if not KNOB_NAME.match(name):
+            raise ValueError('invalid knob name %r' % name)
+        self.name = name
+        self.subsystem = subsystem_of(name)
+        self.option = option
+        self.validator = validator
+        self.locations = locations
+        self.persist = persist
+        self.description = description
+        self.absent_note = absent_note
+        # The other half of a ratio/bytes pair: writing one makes the kernel zero the other (vm.dirty_*).
+        self.pair = pair
+
+    def ordered_locations(self, version):
+        matching = [loc for loc in self.locations if loc.matches(version)]
+        return matching + [loc for loc in self.locations if loc not in matching]
+
+    def canonical(self, value, raw_current=None):
+        return self.validator.canonical(self.name, value, raw_current)
+
+    def current(self, raw):
+        return self.validator.current(raw)
+
+
+def _sched_debug(leaf, since=(5, 13), until=None):
+    return Location('%s/sched/%s' % (DEBUGFS, leaf), since=since, until=until)
+
+
+def _proc_sched(leaf):
+    # Before 5.13 the knobs were sysctls, and only with CONFIG_SCHED_DEBUG.
+    return Location('/proc/sys/kernel/sched_%s' % leaf, until=(5, 13))
+
+
+def _vm(leaf):
+    return Location('/proc/sys/vm/%s' % leaf)
+
+
+_THP = '/sys/kernel/mm/transparent_hugepage'
+_NS_MAX = 1000000000
+
+SCHED_KNOBS = (
+    Knob('sched.base_slice_ns', 'base_slice_ns', IntRange(100000, _NS_MAX),
+         [_sched_debug('base_slice_ns', since=(6, 6)), _sched_debug('min_granularity_ns', until=(6, 6)),
+          _proc_sched('min_granularity_ns')],
+         PERSIST_TMPFILES,
+         'Scheduler base slice (EEVDF, 6.6+) or minimum granularity (CFS, before 6.6).',
+         absent_note='needs CONFIG_SCHED_DEBUG before 5.13'),
+    Knob('sched.wakeup_granularity_ns', 'wakeup_granularity_ns', IntRange(0, _NS_MAX),
+         [_sched_debug('wakeup_granularity_ns', until=(6, 6)), _proc_sched('wakeup_granularity_ns')],
+         PERSIST_TMPFILES, 'CFS wakeup preemption granularity.',
+         absent_note='removed with EEVDF in 6.6'),
+    Knob('sched.migration_cost_ns', 'migration_cost_ns', IntRange(0, _NS_MAX),
+         [_sched_debug('migration_cost_ns'), _proc_sched('migration_cost_ns')],
+         PERSIST_TMPFILES, 'How long a task stays cache-hot against migration.',
+         absent_note='needs CONFIG_SCHED_DEBUG before 5.13'),
+    Knob('sched.nr_migrate', 'nr_migrate', IntRange(1, 1 << 20),
+         [_sched_debug('nr_migrate'), _proc_sched('nr_migrate')],
+         PERSIST_TMPFILES, 'Tasks moved per load-balancing pass.',
+         absent_note='needs CONFIG_SCHED_DEBUG before 5.13'),
+    Knob('sched.autogroup', 'autogroup', Switch(),
+         [Location('/proc/sys/kernel/sched_autogroup_enabled')],
+         PERSIST_SYSCTL, 'Per-session autogrouping of tasks in the root cpu cgroup.',
+         absent_note='needs CONFIG_SCHED_AUTOGROUP'),
+    Knob('sched.numa_balancing', 'numa_balancing', IntRange(0, 3),
+         [Location('/proc/sys/kernel/numa_balancing')],
+         PERSIST_SYSCTL, 'Automatic NUMA balancing (0 off, 1 normal, 2 memory tiering, 3 both).',
+         absent_note='needs CONFIG_NUMA_BALANCING'),
+    Knob('sched.timer_migration', 'timer_migration', Switch(),
+         [Location('/proc/sys/kernel/timer_migration')],
+         PERSIST_SYSCTL, 'Migration of timers away from idle CPUs.',
+         absent_note='needs CONFIG_NO_HZ_COMMON and SMP'),
+    Knob('sched.rt_runtime_us', 'rt_runtime_us', IntRange(-1, (1 << 31) - 1),
+         [Location('/proc/sys/kernel/sched_rt_runtime_us')],
+         PERSIST_SYSCTL, 'RT throttling: microseconds per period that RT tasks may run; -1 disables throttling.'),
+)
+
+MEMORY_KNOBS = (
+    Knob('vm.swappiness', 'swappiness', IntRange(0, 200), [_vm('swappiness')], PERSIST_SYSCTL,
+         'Relative preference for reclaiming anonymous memory over file cache.'),
+    Knob('thp.enabled', 'thp_enabled', KernelChoice(), [Location(_THP + '/enabled')], PERSIST_TMPFILES,
+         'Transparent hugepages policy.', absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE'),
+    Knob('thp.defrag', 'thp_defrag', KernelChoice(), [Location(_THP + '/defrag')], PERSIST_TMPFILES,
+         'Transparent hugepages direct-compaction policy.', absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE'),
+    Knob('thp.khugepaged_defrag', 'khugepaged_defrag', Switch(), [Location(_THP + '/khugepaged/defrag')],
+         PERSIST_TMPFILES, 'Whether khugepaged compacts memory to build hugepages.',
+         absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE'),
+    Knob('vm.dirty_ratio', 'dirty_ratio', IntRange(0, 100), [_vm('dirty_ratio')], PERSIST_SYSCTL,
+         'Dirty page-cache limit, percent of available memory, at which writers block.', pair='vm.dirty_bytes'),
+    Knob('vm.dirty_bytes', 'dirty_bytes', IntRange(8192, INT64_MAX), [_vm('dirty_bytes')], PERSIST_SYSCTL,
+         'Dirty page-cache limit in bytes at which writers block.', pair='vm.dirty_ratio'),
+    Knob('vm.dirty_background_ratio', 'dirty_background_ratio', IntRange(0, 100), [_vm('dirty_background_ratio')],
+         PERSIST_SYSCTL, 'Dirty page-cache percent at which background writeback starts.',
+         pair='vm.dirty_background_bytes'),
+    Knob('vm.dirty_background_bytes', 'dirty_background_bytes', IntRange(1, INT64_MAX),
+         [_vm('dirty_background_bytes')], PERSIST_SYSCTL, 'Dirty page-cache bytes at which background writeback starts.',
+         pair='vm.dirty_background_ratio'),
+    Knob('vm.zone_reclaim_mode', 'zone_reclaim_mode', IntRange(0, 7), [_vm('zone_reclaim_mode')], PERSIST_SYSCTL,
+         'Reclaim on the local NUMA node before allocating remotely (bitmask).', absent_note='needs CONFIG_NUMA'),
+    Knob('vm.min_free_kbytes', 'min_free_kbytes', IntRange(0, (1 << 31) - 1), [_vm('min_free_kbytes')],
+         PERSIST_SYSCTL, 'Memory kept free for atomic allocations.'),
+    Knob('vm.compaction_proactiveness', 'compaction_proactiveness', IntRange(0, 100),
+         [_vm('compaction_proactiveness')], PERSIST_SYSCTL, 'Background compaction effort.',
+         absent_note='added in 5.9, needs CONFIG_COMPACTION'),
+    Knob('vm.watermark_scale_factor', 'watermark_scale_factor', IntRange(1, 3000), [_vm('watermark_scale_factor')],
+         PERSIST_SYSCTL, 'Distance between the kswapd watermarks, in fractions of 10,000 of memory.'),
+    Knob('vm.stat_interval', 'stat_interval', IntRange(1, 3600), [_vm('stat_interval')], PERSIST_SYSCTL,
+         'Seconds between vm statistics updates (per-CPU vmstat work).'),
+)
+
+HUGEPAGE_SIZES_KB = {'2M': 2048, '1G': 1048576}
+
+
+def hugepage_knob(size, node=None):
+    """The knob for one hugepage pool: ``hugepages.2M`` or, per NUMA node, ``hugepages.2M.node1``."""
+    kb = HUGEPAGE_SIZES_KB[size]
+    if node is None:
+        name = 'hugepages.%s' % size
+        location = Location('/sys/kernel/mm/hugepages/hugepages-%dkB/nr_hugepages' % kb)
+        description = 'Persistent %s hugepage pool, all nodes.' % size
+    else:
+        name = 'hugepages.%s.node%d' % (size, int(node))
+        location = Location('/sys/devices/system/node/node%d/hugepages/hugepages-%dkB/nr_hugepages' % (int(node), kb))
+        description = 'Persistent %s hugepage pool on NUMA node %d.' % (size, int(node))
+    return Knob(name, 'pools', IntRange(0, 1 << 31), [location], PERSIST_TMPFILES, description,
+                absent_note='the kernel or CPU does not offer %s pages%s' % (size, '' if node is None else
+                                                                             ' or node %d does not exist' % int(node)))
+
+
+REGISTRY = dict((knob.name, knob) for knob in SCHED_KNOBS + MEMORY_KNOBS)
+SUBSYSTEM_KNOBS = {
+    'sched': SCHED_KNOBS,
+    'memory': MEMORY_KNOBS,
+}
+def lookup(name):
+    """Registry lookup by abstract name, including the generated hugepage pool knobs."""
+    if not isinstance(name, str) or not KNOB_NAME.match(name) or '/' in name or '..' in name:
+        raise ValidationError('invalid knob name %r' % (name,))
+    if name in REGISTRY:
+        return REGISTRY[name]
+    match = re.match(r'^hugepages\.(2M|1G)(?:\.node(\d{1,4}))?$', name)
+    if match:
+        return hugepage_knob(match.group(1), match.group(2))
+    raise ValidationError('unknown knob %r; known knobs: %s' % (name, ', '.join(sorted(REGISTRY))))
+
+
+def sysctl_key(path):
+    """``/proc/sys/vm/swappiness`` -> ``vm.swappiness``."""
+    return path[len('/proc/sys/'):].replace('/', '.')

@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""Persistence without a daemon: one managed sysctl.d file, one tmpfiles.d file and one grub drop-in.
+
+The managed files are pure renderings of ``/var/lib/aitune/state.json``, the record of what the collection has
+applied. Modules change the state, then every managed file is re-rendered from it; a file with no entries left goes
+back to what the baseline recorded before the collection first wrote it (usually: absent).
+
+Rendering uses ``string.Template`` from the standard library: modules run on targets, whose Python may not have Jinja2.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import shlex
+from string import Template
+
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import FORMAT, STATE_DIR, JsonStore, now_iso
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_SYSCTL, PERSIST_TMPFILES, sysctl_key
+
+STATE_PATH = STATE_DIR + '/state.json'
+PERSIST_CMDLINE = 'cmdline'
+
+SYSCTL_FILE = '/etc/sysctl.d/90-aitune.conf'
+TMPFILES_FILE = '/etc/tmpfiles.d/aitune.conf'
+GRUB_FILE = '/etc/default/grub.d/90-aitune.cfg'
+
+_HEADER = ('# Managed by aitune.kernel: edits here are overwritten on the next run.\n'
+           '# Undo with aitune.kernel.restore, which puts back the values recorded in /var/lib/aitune/baseline.json.\n')
+
+# One template per format, so each file's syntax is visible in one place.
+_SYSCTL_LINE = Template('# ${knob}\n${key} = ${value}\n')
+# tmpfiles.d "w": write the argument to an existing file at boot; "-" keeps mode, owner, group and age unset.
+_TMPFILES_LINE = Template('# ${knob}\nw ${path} - - - - ${value}\n')
+_GRUB_FILE = Template('GRUB_CMDLINE_LINUX_DEFAULT="$${GRUB_CMDLINE_LINUX_DEFAULT} ${params}"\n')
+
+
+class State(JsonStore):
+    """What the collection has applied: desired values per knob, and boot parameters per owner."""
+
+    path = STATE_PATH
+
+    @staticmethod
+    def empty():
+        return {'format': FORMAT, 'knobs': {}, 'cmdline': {}}
+
+    def is_empty(self):
+        return not self.data['knobs'] and not self.data['cmdline']
+
+    def set_knob(self, knob, path, value, persist):
+        self.data['knobs'][knob.name] = {
+            'subsystem': knob.subsystem, 'path': path, 'value': value,
+            'persist': persist, 'applied_at': now_iso(),
+        }
+        if knob.pair:
+            # Setting one half of a ratio/bytes pair zeroes the other in the kernel: it must not persist too.
+            self.data['knobs'].pop(knob.pair, None)
+
+    def set_cmdline(self, owner, subsystem, params):
+        if params:
+            self.data['cmdline'][owner] = {'subsystem': subsystem, 'params': list(params)}
+        else:
+            self.data['cmdline'].pop(owner, None)
+
+    def drop_subsystem(self, subsystem):
+        for table in ('knobs', 'cmdline'):
+            for name in [n for n, entry in self.data[table].items() if subsystem in ('all', entry['subsystem'])]:
+                del self.data[table][name]
+
+    def knobs(self):
+        return self.data['knobs']
+
+    def cmdline_params(self):
+        params = []
+        for owner in sorted(self.data['cmdline']):
+            params.extend(self.data['cmdline'][owner]['params'])
+        return params
+
+
+def render(kind, state):
+    """The managed file's content for ``kind``, or None when the state holds no entry of that kind."""
+    if kind == PERSIST_CMDLINE:
+        params = state.cmdline_params()
+        if not params:
+            return None
+        return _HEADER + _GRUB_FILE.substitute(params=' '.join(shlex.quote(p) for p in params))
+    entries = sorted((name, entry) for name, entry in state.knobs().items() if entry.get('persist') == kind)
+    if not entries:
+        return None
+    if kind == PERSIST_SYSCTL:
+        lines = [_SYSCTL_LINE.substitute(knob=name, key=sysctl_key(entry['path']), value=entry['value'])
+                 for name, entry in entries]
+    else:
+        lines = [_TMPFILES_LINE.substitute(knob=name, path=entry['path'], value=entry['value'])
+                 for name, entry in entries]
+    return _HEADER + ''.join(lines)
+
+
+MANAGED_FILES = (
+    (PERSIST_SYSCTL, SYSCTL_FILE),
+    (PERSIST_TMPFILES, TMPFILES_FILE),
+    (PERSIST_CMDLINE, GRUB_FILE),
+)
+
+
+def file_targets(fs, state, baseline):
+    """What each managed file should become: ``{path: (before, after)}`` for the files that differ.
+
+    ``before``/``after`` are the content or None for an absent file. A kind with no entries returns its file to the
+    original the baseline holds; a file the collection never wrote is left alone.
+    """
+    targets = {}
+    for kind, path in MANAGED_FILES:
+        after = render(kind, state)
+        if after is None:
+            original = baseline.files().get(path)
+            if original is None:
+                continue
+            after = original['content'] if original['existed'] else None
+        existed, before, dummy = fs.file_state(path)
+        if not existed:
+            before = None
+        if before != after:
+            targets[path] = (before, after)
+    return targets
+
+
+def write_target(fs, path, content, baseline, before_rename=None):
+    """Bring a managed file to ``content`` (None removes it), restoring the original mode where one was recorded."""
+    if content is None:
+        fs.remove_file(path)
+        return
+    original = baseline.files().get(path) or {}
+    fs.write_file_atomic(path, content, mode=original.get('mode') or 0o644, before_rename=before_rename)
+
+
+def missing_boot_params(params, cmdline):
+    """The desired boot parameters that the running kernel's command line does not show."""
+    running = set(shlex.split(cmdline))
+    return [param for param in params if param not in running]
+
+
+def update_bootloader(module, before_params, after_params):
+    """Make the bootloader pick up changed boot parameters. Returns a short description of what was done.
+
+    Debian and Ubuntu regenerate grub.cfg from the drop-in with update-grub; BLS systems (RHEL, Fedora) take the
+    parameters through grubby, which needs to be told what to add and what to remove.
+    """
+    update_grub = module.get_bin_path('update-grub')
+    grubby = module.get_bin_path('grubby')
+    if update_grub:
+        commands = [[update_grub]]
+    elif grubby:
+        removed = [param for param in before_params if param not in after_params]
+        commands = [[grubby, '--update-kernel=ALL', '--remove-args=%s' % ' '.join(removed)]] if removed else []
+        if after_params:
+            commands.append([grubby, '--update-kernel=ALL', '--args=%s' % ' '.join(after_params)])
+    else:
+        return 'neither update-grub nor grubby was found: regenerate the bootloader configuration yourself'
+    for argv in commands:
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            module.fail_json(msg='%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+    return 'ran %s' % '; '.join(' '.join(argv) for argv in commands)

@@ -1,0 +1,106 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: restore
+short_description: Put a host back exactly as it was before aitune.kernel changed it
+version_added: 0.1.0
+description:
+  - Writes back every original live value recorded in C(/var/lib/aitune/baseline.json) and reads it back.
+  - Returns each managed persistence file to its original content; a managed file that did not exist before the
+    first change is removed. Boot parameters are taken out of the grub drop-in, and RV(reboot_required) says whether
+    the running command line still carries them.
+  - Entries are dropped from the baseline once restored, so a second run reports no change.
+author:
+  - aitune.kernel contributors
+extends_documentation_fragment:
+  - aitune.kernel.common
+  - aitune.kernel.common.attributes
+options:
+  scope:
+    description:
+      - V(all) restores everything; a subsystem name restores only the knobs and file entries of that subsystem.
+    type: str
+    default: all
+    choices: [all, sched, memory, hugepages]
+'''
+
+EXAMPLES = r'''
+- name: Undo everything the collection changed on this host
+  aitune.kernel.restore:
+
+- name: Preview what restoring the memory settings would change
+  aitune.kernel.restore:
+    scope: memory
+  check_mode: true
+  diff: true
+'''
+
+RETURN = r'''
+knobs:
+  description: Per restored knob, C(state) (V(applied) once the original is read back), C(path), C(previous) (the
+    value before the restore), C(desired) (the recorded original), C(value), C(reason) and C(changed).
+  returned: always
+  type: dict
+  sample:
+    sched.autogroup: {state: applied, path: /proc/sys/kernel/sched_autogroup_enabled, previous: '0', desired: '1',
+                      value: '1', reason: null, changed: true}
+applied:
+  description: Knobs that hold their original value again.
+  returned: always
+  type: list
+  elements: str
+unsupported:
+  description: Recorded knobs that are gone from the running kernel (for example after booting another kernel); their
+    originals stay in the baseline.
+  returned: always
+  type: dict
+not_permitted:
+  description: Recorded knobs the kernel would not let the module put back; their originals stay in the baseline.
+  returned: always
+  type: dict
+files:
+  description: Managed files that were put back or removed.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/sysctl.d/90-aitune.conf]
+reboot_required:
+  description: True when the running kernel still carries boot parameters that the restore took out.
+  returned: always
+  type: bool
+bootloader:
+  description: What was run to regenerate the boot configuration, when boot parameters were removed.
+  returned: always
+  type: str
+kernel:
+  description: The running kernel release.
+  returned: always
+  type: str
+'''
+
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
+from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_report, open_engine
+
+
+def main():
+    module = build_module(dict(scope=dict(type='str', default='all',
+                                          choices=['all', 'sched', 'memory', 'hugepages'])),
+                          apply_options=False)
+    engine = open_engine(module)
+    try:
+        report = engine.restore(module.params['scope'])
+    except (EngineError, FsError) as exc:
+        engine.close()
+        module.fail_json(msg=str(exc))
+    exit_with_report(module, engine, report)
+
+
+if __name__ == '__main__':
+    main()
