@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
@@ -19,14 +20,14 @@ __metaclass__ = type
 import os
 import signal
 
-from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import BASELINE_PATH, Baseline
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
     ABSENT, INVALID, NOT_PERMITTED, REFUSED, FsError, HostFS)
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debugfs, KernelInfo
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, lookup, subsystem_of
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    GRUB_FILE, State, file_targets, missing_boot_params, write_target)
+    GRUB_FILE, MANAGED_FILES, STATE_PATH, State, file_targets, missing_boot_params, write_target)
 
 APPLIED = 'applied'
 UNSUPPORTED = 'unsupported'
@@ -165,7 +166,7 @@ class Engine(object):
 
     # -- applying ------------------------------------------------------------------------------------------------------
     def lock(self):
-        return _NoLock() if self.check_mode else HostLock(self.fs, timeout=self.lock_timeout)
+        return _NoLock() if self.check_mode else _SweepingLock(self.fs, self.lock_timeout)
 
     def apply(self, desired, persist=True, strict=False, cmdline=None):
         """Apply ``{knob: value}``; ``cmdline`` is ``(owner, subsystem, [params])`` for boot parameters.
@@ -194,7 +195,7 @@ class Engine(object):
                 return report.finish(state)
 
             # 3. Originals first. The pair of a ratio/bytes knob is recorded too: writing one zeroes the other.
-            for probe, wanted in changes:
+            for probe, _wanted in changes:
                 baseline.record_knob(probe.knob.name, probe.path, probe.value)
                 if probe.knob.pair:
                     pair = self.probe(lookup(probe.knob.pair))
@@ -352,6 +353,19 @@ class Engine(object):
         return bool(missing_boot_params(state.cmdline_params(), cmdline) or still_running)
 
 
+class _SweepingLock(HostLock):
+    """The host lock, plus removal of temp files a killed run left behind: holding the lock, nobody else is writing."""
+
+    def __init__(self, fs, timeout):
+        super(_SweepingLock, self).__init__(fs, timeout=timeout)
+
+    def __enter__(self):
+        super(_SweepingLock, self).__enter__()
+        for path in [BASELINE_PATH, STATE_PATH] + [path for dummy, path in MANAGED_FILES]:
+            self.fs.sweep_temp_files(path)
+        return self
+
+
 class _NoLock(object):
     def __enter__(self):
         return self
@@ -391,7 +405,7 @@ class Report(object):
             entry['value'] = value
 
     def add_files(self, targets):
-        self.files = dict((path, {'before': before, 'after': after}) for path, (before, after) in targets.items())
+        self.files = {path: {'before': before, 'after': after} for path, (before, after) in targets.items()}
 
     def files_written(self, targets):
         self.add_files(targets)
@@ -411,7 +425,7 @@ class Report(object):
         return bool(self.files) or any(entry['changed'] for entry in self.knobs.values())
 
     def by_state(self):
-        grouped = dict((state, []) for state in STATES)
+        grouped = {state: [] for state in STATES}
         for name in sorted(self.knobs):
             grouped.setdefault(self.knobs[name]['state'], []).append(name)
         return grouped
@@ -439,8 +453,8 @@ class Report(object):
             'changed': self.changed,
             'knobs': self.knobs,
             'applied': grouped[APPLIED],
-            'unsupported': dict((n, self.knobs[n]['reason']) for n in grouped[UNSUPPORTED]),
-            'not_permitted': dict((n, self.knobs[n]['reason']) for n in grouped[NOT_PERMITTED_STATE]),
+            'unsupported': {n: self.knobs[n]['reason'] for n in grouped[UNSUPPORTED]},
+            'not_permitted': {n: self.knobs[n]['reason'] for n in grouped[NOT_PERMITTED_STATE]},
             'files': sorted(self.files),
             'reboot_required': self.reboot_required,
             'bootloader': self.bootloader,

@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
@@ -275,6 +276,21 @@ class HostFS(object):
             raise FsError.from_oserror(path, 'removing', exc)
         finally:
             os.close(dir_fd)
+
+    def sweep_temp_files(self, path):
+        """Remove temp files that a killed run left beside ``path``. Call only while holding the host lock, when no
+        other run can be half-way through a write. Returns the names removed."""
+        parent, leaf = path.rsplit('/', 1)
+        prefix = '.%s.aitune-' % leaf
+        removed = []
+        try:
+            names = self.listdir(parent or '/')
+        except FsError:
+            return removed
+        for name in names:
+            if name.startswith(prefix) and name.endswith('.tmp') and self.remove_file('%s/%s' % (parent, name)):
+                removed.append(name)
+        return removed
 
     def open_lock_file(self, path):
         """Open (creating) a lock file with no-follow semantics and return its descriptor."""

@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
@@ -40,7 +41,6 @@ def subsystem_of(name):
         if name.startswith(prefixes):
             return subsystem
     return name.split('.', 1)[0]
-
 
 
 # -- validators ------------------------------------------------------------------------------------------------------
@@ -272,11 +272,13 @@ def hugepage_knob(size, node=None):
                                                                              ' or node %d does not exist' % int(node)))
 
 
-REGISTRY = dict((knob.name, knob) for knob in SCHED_KNOBS + MEMORY_KNOBS)
+REGISTRY = {knob.name: knob for knob in SCHED_KNOBS + MEMORY_KNOBS}
 SUBSYSTEM_KNOBS = {
     'sched': SCHED_KNOBS,
     'memory': MEMORY_KNOBS,
 }
+
+
 def lookup(name):
     """Registry lookup by abstract name, including the generated hugepage pool knobs."""
     if not isinstance(name, str) or not KNOB_NAME.match(name) or '/' in name or '..' in name:

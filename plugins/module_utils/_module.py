@@ -1,4 +1,5 @@
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
@@ -69,9 +70,9 @@ _SPEC_TYPES = {'int': 'int', 'bool': 'bool', 'choice': 'str'}
 
 def knob_options(knobs):
     """Argument spec entries for registry knobs, one option each, typed after the knob's validator."""
-    return dict((knob.option, dict(type=_SPEC_TYPES[knob.validator.kind])) for knob in knobs)
+    return {knob.option: dict(type=_SPEC_TYPES[knob.validator.kind]) for knob in knobs}
 
 
 def desired_from_params(module, knobs):
     """``{abstract knob name: value}`` for the knob options the caller set."""
-    return dict((knob.name, module.params[knob.option]) for knob in knobs if module.params[knob.option] is not None)
+    return {knob.name: module.params[knob.option] for knob in knobs if module.params[knob.option] is not None}

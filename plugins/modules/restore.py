@@ -1,5 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
@@ -17,7 +18,7 @@ description:
     the running command line still carries them.
   - Entries are dropped from the baseline once restored, so a second run reports no change.
 author:
-  - aitune.kernel contributors
+  - aitune.kernel maintainers (@aitune)
 extends_documentation_fragment:
   - aitune.kernel.common
   - aitune.kernel.common.attributes

@@ -1,5 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
@@ -20,7 +21,7 @@ description:
   - Measurements behind the collection's modes found that host-wide scheduler knobs move agent wake latency very
     little; placing the latency-critical service (see the cgroup and placement modules) moves it a lot.
 author:
-  - aitune.kernel contributors
+  - aitune.kernel maintainers (@aitune)
 extends_documentation_fragment:
   - aitune.kernel.common
   - aitune.kernel.common.apply

@@ -1,0 +1,238 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: hugepages
+short_description: Reserve 2M and 1G hugepage pools, at runtime or at boot
+version_added: 0.1.0
+description:
+  - At runtime, writes each pool's size to sysfs, then reads back what the kernel actually allocated. The kernel may
+    give fewer pages than asked when memory is fragmented; such a pool is reported V(not_permitted) with its
+    RV(shortfall).
+  - Runtime pools persist as C(w) lines in C(/etc/tmpfiles.d/aitune.conf), so they are asked for again at boot.
+  - With O(at_boot), the pools are reserved on the kernel command line instead (C(hugepagesz=) and C(hugepages=) in
+    C(/etc/default/grub.d/90-aitune.cfg)), which is the reliable way to get 1G pages; RV(reboot_required) tells when
+    the running kernel does not have them yet.
+  - Refuses, with no write, a request above O(max_percent) of MemTotal, and at runtime a growth larger than
+    MemAvailable.
+author:
+  - aitune.kernel maintainers (@aitune)
+extends_documentation_fragment:
+  - aitune.kernel.common
+  - aitune.kernel.common.apply
+  - aitune.kernel.common.attributes
+options:
+  pools:
+    description:
+      - The pools to hold. A size given without O(pools[].node) is the host-wide pool; with it, that NUMA node's pool.
+        One size cannot be given both ways.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      size:
+        description: Page size.
+        type: str
+        required: true
+        choices: [2M, 1G]
+      count:
+        description: Number of pages the pool should hold.
+        type: int
+        required: true
+      node:
+        description: NUMA node of the pool. Not with O(at_boot).
+        type: int
+  at_boot:
+    description:
+      - Reserve through the kernel command line at the next boot instead of at runtime.
+    type: bool
+    default: false
+  max_percent:
+    description:
+      - Refuse requests whose pools together exceed this share of MemTotal.
+    type: int
+    default: 50
+'''
+
+EXAMPLES = r'''
+- name: Hold 1024 2M pages for an inference server, now and after every boot
+  aitune.kernel.hugepages:
+    pools:
+      - size: 2M
+        count: 1024
+
+- name: Reserve 16 1G pages per NUMA node at runtime, where memory still allows
+  aitune.kernel.hugepages:
+    pools:
+      - {size: 1G, count: 16, node: 0}
+      - {size: 1G, count: 16, node: 1}
+
+- name: Reserve 32 1G pages at boot (needs a reboot)
+  aitune.kernel.hugepages:
+    pools:
+      - {size: 1G, count: 32}
+    at_boot: true
+  register: huge
+
+- name: Tell the operator
+  ansible.builtin.debug:
+    msg: "Reboot to get the 1G pool"
+  when: huge.reboot_required
+'''
+
+RETURN = r'''
+knobs:
+  description: Outcome per pool knob (C(hugepages.2M), C(hugepages.1G.node1) ...), each with C(state), C(path),
+    C(previous), C(desired), C(value), C(reason) and C(changed). Empty with O(at_boot).
+  returned: always
+  type: dict
+  sample:
+    hugepages.2M: {state: applied, path: /sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages, previous: '0',
+                   desired: '1024', value: '1024', reason: null, changed: true}
+applied:
+  description: Pools that now hold the requested number of pages.
+  returned: always
+  type: list
+  elements: str
+unsupported:
+  description: Pools this kernel or CPU cannot have (no 1G pages, no such node), with the reason.
+  returned: always
+  type: dict
+not_permitted:
+  description: Pools the kernel refused or filled only in part, with the reason.
+  returned: always
+  type: dict
+shortfall:
+  description: Pages asked for but not allocated, per pool.
+  returned: always
+  type: dict
+  sample: {hugepages.1G: 3}
+boot_params:
+  description: The hugepage parameters the kernel command line should carry, with O(at_boot).
+  returned: always
+  type: list
+  elements: str
+  sample: [hugepagesz=1G, hugepages=32]
+files:
+  description: Managed persistence files that changed, or would change in check mode.
+  returned: always
+  type: list
+  elements: str
+reboot_required:
+  description: True when the running kernel command line lacks the requested boot parameters.
+  returned: always
+  type: bool
+bootloader:
+  description: What was run to regenerate the boot configuration, when boot parameters changed.
+  returned: always
+  type: str
+kernel:
+  description: The running kernel release.
+  returned: always
+  type: str
+'''
+
+import re
+
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import HUGEPAGE_SIZES_KB, hugepage_knob
+from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_report, open_engine
+
+
+def meminfo_kb(engine):
+    values = {}
+    for line in (engine.fs.read_optional('/proc/meminfo', follow=True) or '').splitlines():
+        match = re.match(r'^(\w+):\s+(\d+)', line)
+        if match:
+            values[match.group(1)] = int(match.group(2))
+    return values
+
+
+def check_pools(pools, at_boot):
+    """Refuse duplicate or mixed (host-wide and per-node) pools of one size, and per-node boot reservations."""
+    seen = set()
+    for pool in pools:
+        if pool['count'] < 0:
+            raise EngineError('hugepages: count must not be negative, got %d for %s' % (pool['count'], pool['size']))
+        if at_boot and pool['node'] is not None:
+            raise EngineError('hugepages: per-node pools cannot be reserved at boot; drop node or at_boot')
+        key = (pool['size'], pool['node'])
+        if key in seen or (pool['size'], None) in seen or (pool['node'] is None and any(s == pool['size'] for s, n in seen)):
+            raise EngineError('hugepages: the %s pool is given more than once, or both host-wide and per node' % pool['size'])
+        seen.add(key)
+
+
+def check_caps(engine, pools, max_percent, at_boot):
+    """The safety caps: pools within max_percent of MemTotal, and runtime growth within MemAvailable."""
+    meminfo = meminfo_kb(engine)
+    total_kb = meminfo.get('MemTotal', 0)
+    wanted_kb = sum(pool['count'] * HUGEPAGE_SIZES_KB[pool['size']] for pool in pools)
+    if wanted_kb > total_kb * max_percent // 100:
+        raise EngineError('hugepages: %d MiB of pools is above the cap of %d%% of MemTotal (%d MiB); nothing was '
+                          'changed. Raise max_percent only if the host can live with that little free memory.'
+                          % (wanted_kb // 1024, max_percent, total_kb * max_percent // 100 // 1024))
+    if at_boot:
+        return
+    growth_kb = 0
+    for pool in pools:
+        knob = hugepage_knob(pool['size'], pool['node'])
+        current = engine.fs.read_optional(knob.locations[0].path)
+        if current is not None:
+            growth_kb += max(0, pool['count'] - int(current.strip())) * HUGEPAGE_SIZES_KB[pool['size']]
+    available_kb = meminfo.get('MemAvailable', 0)
+    if growth_kb > available_kb:
+        raise EngineError('hugepages: growing the pools takes %d MiB but only %d MiB is available; nothing was changed'
+                          % (growth_kb // 1024, available_kb // 1024))
+
+
+def boot_params(pools):
+    params = []
+    for pool in sorted(pools, key=lambda p: HUGEPAGE_SIZES_KB[p['size']]):
+        params.extend(['hugepagesz=%s' % pool['size'], 'hugepages=%d' % pool['count']])
+    return params
+
+
+def main():
+    module = build_module(dict(
+        pools=dict(type='list', elements='dict', required=True, options=dict(
+            size=dict(type='str', required=True, choices=sorted(HUGEPAGE_SIZES_KB)),
+            count=dict(type='int', required=True),
+            node=dict(type='int'),
+        )),
+        at_boot=dict(type='bool', default=False),
+        max_percent=dict(type='int', default=50),
+    ))
+    pools, at_boot = module.params['pools'], module.params['at_boot']
+    engine = open_engine(module)
+    try:
+        if not 1 <= module.params['max_percent'] <= 90:
+            raise EngineError('hugepages: max_percent must be from 1 to 90, got %d' % module.params['max_percent'])
+        check_pools(pools, at_boot)
+        check_caps(engine, pools, module.params['max_percent'], at_boot)
+        if at_boot:
+            params = boot_params(pools)
+            report = engine.apply({}, persist=module.params['persist'], strict=module.params['strict'],
+                                  cmdline=('hugepages.boot', 'hugepages', params))
+        else:
+            params = []
+            desired = {hugepage_knob(p['size'], p['node']).name: p['count'] for p in pools}
+            report = engine.apply(desired, persist=module.params['persist'], strict=module.params['strict'])
+    except (EngineError, FsError) as exc:
+        engine.close()
+        module.fail_json(msg=str(exc))
+    shortfall = {}
+    for name, entry in report.knobs.items():
+        if entry['value'] is not None and int(entry['value']) < int(entry['desired']):
+            shortfall[name] = int(entry['desired']) - int(entry['value'])
+    exit_with_report(module, engine, report, shortfall=shortfall, boot_params=params)
+
+
+if __name__ == '__main__':
+    main()

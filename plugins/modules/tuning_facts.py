@@ -1,0 +1,266 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: tuning_facts
+short_description: Gather what this host's kernel offers for tuning, and how far it has drifted
+version_added: 0.1.0
+description:
+  - Returns, as the fact C(aitune_tuning), the kernel release and scheduler generation (CFS or EEVDF), every knob the
+    collection knows with its state (V(applied) meaning present and readable, V(unsupported), V(not_permitted)), its
+    path and current value, and the host's cgroup version, init system, cpufreq and cpuidle drivers, block devices,
+    NUMA nodes and online CPUs.
+  - Also reports whether a baseline exists, and drift between the live values and the ones the collection last applied.
+  - Reads only. debugfs is mounted for the probe when O(probe_debugfs) is set and unmounted again.
+author:
+  - aitune.kernel maintainers (@aitune)
+extends_documentation_fragment:
+  - aitune.kernel.common
+options:
+  probe_debugfs:
+    description:
+      - Mount debugfs for the duration of the probe if it is not mounted, so the debugfs scheduler knobs can be
+        reported. With V(false) those knobs are reported V(not_permitted) when debugfs is not mounted.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: Runs in check mode; it changes nothing in any mode.
+    support: full
+  diff_mode:
+    description: Returns no diff; it changes nothing.
+    support: none
+  facts:
+    description: Sets the fact C(aitune_tuning).
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+'''
+
+EXAMPLES = r'''
+- name: Gather tuning facts
+  aitune.kernel.tuning_facts:
+
+- name: Show which scheduler knobs this kernel has
+  ansible.builtin.debug:
+    msg: "{{ aitune_tuning.knobs | dict2items | selectattr('key', 'match', '^sched') | items2dict }}"
+'''
+
+RETURN = r'''
+ansible_facts:
+  description: Facts to add to the host's facts.
+  returned: always
+  type: dict
+  contains:
+    aitune_tuning:
+      description: The host's tuning state.
+      returned: always
+      type: dict
+      contains:
+        kernel:
+          description: C(release), C(version) and C(sched_generation) (V(cfs) or V(eevdf)).
+          type: dict
+          returned: always
+          sample: {release: 6.12.48+deb12-cloud-amd64, version: 6.12.48, sched_generation: eevdf}
+        knobs:
+          description: Every known knob with C(state), C(path), C(value) and C(reason).
+          type: dict
+          returned: always
+        cgroup:
+          description: C(version) (V(v2), V(hybrid) or V(v1)) and the v2 C(controllers).
+          type: dict
+          returned: always
+        systemd:
+          description: Whether systemd is PID 1.
+          type: bool
+          returned: always
+        cpufreq:
+          description: C(present), C(driver) and C(governors) of CPU 0.
+          type: dict
+          returned: always
+        cpuidle:
+          description: C(present), C(driver) and the idle C(states) of CPU 0 with their exit latency in microseconds.
+          type: dict
+          returned: always
+        block_devices:
+          description: Whole block devices with C(rotational), C(scheduler) and C(virtual).
+          type: dict
+          returned: always
+        numa_nodes:
+          description: NUMA node numbers.
+          type: list
+          returned: always
+        cpus_online:
+          description: The online CPU list, as the kernel prints it.
+          type: str
+          returned: always
+        lockdown:
+          description: The kernel lockdown mode, or null without the lockdown LSM.
+          type: str
+          returned: always
+        baseline:
+          description: C(present), and how many C(knobs) and C(files) it holds.
+          type: dict
+          returned: always
+        drift:
+          description: Knobs whose live value differs from the one last applied, with C(desired) and C(live).
+          type: dict
+          returned: always
+        reboot_required:
+          description: Whether applied boot parameters are not yet on the running kernel's command line.
+          type: bool
+          returned: always
+'''
+
+import re
+
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
+    HUGEPAGE_SIZES_KB, REGISTRY, hugepage_knob)
+from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, open_engine
+
+CPU = '/sys/devices/system/cpu'
+NODES = '/sys/devices/system/node'
+# Devices that never carry a workload's I/O and are skipped by default.
+VIRTUAL_BLOCK = re.compile(r'^(loop|ram|zram|dm-|md|sr|fd|nbd)')
+
+
+def listdir(fs, path):
+    try:
+        return fs.listdir(path)
+    except FsError:
+        return []
+
+
+def read(fs, path):
+    text = fs.read_optional(path, follow=True)
+    return text.strip() if text is not None else None
+
+
+def numa_nodes(fs):
+    return sorted(int(name[4:]) for name in listdir(fs, NODES) if re.match(r'^node\d+$', name))
+
+
+def known_knobs(fs):
+    knobs = [REGISTRY[name] for name in sorted(REGISTRY)]
+    for size in sorted(HUGEPAGE_SIZES_KB):
+        knobs.append(hugepage_knob(size))
+        knobs.extend(hugepage_knob(size, node) for node in numa_nodes(fs))
+    return knobs
+
+
+def knob_facts(engine):
+    facts = {}
+    for knob in known_knobs(engine.fs):
+        probe = engine.probe(knob)
+        facts[knob.name] = {'state': probe.state, 'path': probe.path, 'value': probe.value, 'reason': probe.reason}
+    return facts
+
+
+def cgroup_facts(engine):
+    mounts = engine.kernel.mounts()
+    v2 = [row[1] for row in mounts if row[2] == 'cgroup2']
+    v1 = [row for row in mounts if row[2] == 'cgroup']
+    if '/sys/fs/cgroup' in v2:
+        version, v2_root = 'v2', '/sys/fs/cgroup'
+    elif v1:
+        version, v2_root = ('hybrid' if v2 else 'v1'), (v2[0] if v2 else None)
+    else:
+        version, v2_root = 'none', None
+    controllers = (read(engine.fs, v2_root + '/cgroup.controllers') or '').split() if v2_root else []
+    return {'version': version, 'v2_root': v2_root, 'controllers': controllers,
+            'v1_controllers': sorted({opt for row in v1 for opt in row[3].split(',')
+                                         if opt in ('cpu', 'cpuacct', 'cpuset', 'memory', 'blkio', 'pids', 'io')})}
+
+
+def cpufreq_facts(fs):
+    base = CPU + '/cpu0/cpufreq'
+    driver = read(fs, base + '/scaling_driver')
+    return {'present': driver is not None, 'driver': driver,
+            'governors': (read(fs, base + '/scaling_available_governors') or '').split(),
+            'governor': read(fs, base + '/scaling_governor')}
+
+
+def cpuidle_facts(fs):
+    driver = read(fs, CPU + '/cpuidle/current_driver')
+    states = []
+    for name in listdir(fs, CPU + '/cpu0/cpuidle'):
+        base = '%s/cpu0/cpuidle/%s' % (CPU, name)
+        latency = read(fs, base + '/latency')
+        states.append({'state': name, 'name': read(fs, base + '/name'),
+                       'latency_us': int(latency) if latency and latency.isdigit() else None,
+                       'disabled': read(fs, base + '/disable') == '1'})
+    present = driver not in (None, '', 'none')
+    return {'present': present, 'driver': driver if present else None, 'states': states}
+
+
+def block_facts(fs):
+    devices = {}
+    for name in listdir(fs, '/sys/block'):
+        queue = '/sys/block/%s/queue' % name
+        scheduler = read(fs, queue + '/scheduler') or ''
+        selected = re.search(r'\[([^\]]+)\]', scheduler)
+        devices[name] = {'rotational': read(fs, queue + '/rotational') == '1',
+                         'scheduler': selected.group(1) if selected else (scheduler or None),
+                         'virtual': bool(VIRTUAL_BLOCK.match(name))}
+    return devices
+
+
+def baseline_facts(engine):
+    try:
+        baseline = Baseline(engine.fs)
+    except FsError as exc:
+        return {'present': True, 'knobs': None, 'files': None, 'error': str(exc)}
+    return {'present': baseline.exists, 'knobs': len(baseline.knobs()), 'files': len(baseline.files())}
+
+
+def gather(engine):
+    fs, kernel = engine.fs, engine.kernel
+    return {
+        'kernel': {'release': kernel.release, 'version': kernel.version_string,
+                   'sched_generation': kernel.sched_generation()},
+        'knobs': knob_facts(engine),
+        'cgroup': cgroup_facts(engine),
+        'systemd': read(fs, '/proc/1/comm') == 'systemd',
+        'cpufreq': cpufreq_facts(fs),
+        'cpuidle': cpuidle_facts(fs),
+        'block_devices': block_facts(fs),
+        'numa_nodes': numa_nodes(fs),
+        'cpus_online': read(fs, CPU + '/online'),
+        'lockdown': kernel.lockdown(),
+        'debugfs_mounted': kernel.is_mounted('/sys/kernel/debug', 'debugfs'),
+        'baseline': baseline_facts(engine),
+        'drift': engine.drift(),
+        'reboot_required': engine.reboot_required(),
+    }
+
+
+def main():
+    module = build_module(dict(probe_debugfs=dict(type='bool', default=True)), apply_options=False)
+    engine = open_engine(module)
+    if not module.params['probe_debugfs']:
+        engine.debugfs.mounter = None
+    try:
+        # Recorded before any probe can mount debugfs, so the fact shows the host as it was found.
+        debugfs_found = engine.kernel.is_mounted('/sys/kernel/debug', 'debugfs')
+        facts = gather(engine)
+        facts['debugfs_mounted'] = debugfs_found
+    except (EngineError, FsError) as exc:
+        module.fail_json(msg=str(exc))
+    finally:
+        engine.close()
+    module.exit_json(changed=False, ansible_facts={'aitune_tuning': facts})
+
+
+if __name__ == '__main__':
+    main()
