@@ -132,6 +132,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._module import build
 CPU = '/sys/devices/system/cpu'
 NODES = '/sys/devices/system/node'
 # Devices that never carry a workload's I/O and are skipped by default.
+V1_CONTROLLERS = ('cpu', 'cpuacct', 'cpuset', 'memory', 'blkio', 'pids')
 VIRTUAL_BLOCK = re.compile(r'^(loop|ram|zram|dm-|md|sr|fd|nbd)')
 
 
@@ -178,9 +179,8 @@ def cgroup_facts(engine):
     else:
         version, v2_root = 'none', None
     controllers = (read(engine.fs, v2_root + '/cgroup.controllers') or '').split() if v2_root else []
-    return {'version': version, 'v2_root': v2_root, 'controllers': controllers,
-            'v1_controllers': sorted({opt for row in v1 for opt in row[3].split(',')
-                                         if opt in ('cpu', 'cpuacct', 'cpuset', 'memory', 'blkio', 'pids', 'io')})}
+    v1_controllers = {opt for row in v1 for opt in row[3].split(',') if opt in V1_CONTROLLERS}
+    return {'version': version, 'v2_root': v2_root, 'controllers': controllers, 'v1_controllers': sorted(v1_controllers)}
 
 
 def cpufreq_facts(fs):

@@ -43,9 +43,8 @@ class ModuleRunner(object):
         tasks = [
             {'name': 'Run the module', module: args or {}, 'register': 'result', 'check_mode': check, 'diff': True,
              'ignore_errors': expect_failure},
-            {'name': 'Save the result', 'ansible.builtin.copy': {'content': '{{ result | to_json }}',
-                                                                  'dest': result_path, 'mode': '0600'},
-             'check_mode': False},
+            {'name': 'Save the result', 'check_mode': False,
+             'ansible.builtin.copy': {'content': '{{ result | to_json }}', 'dest': result_path, 'mode': '0600'}},
         ]
         play_path = os.path.join(self.tmpdir, 'play.yml')
         with open(play_path, 'w') as handle:
