@@ -12,7 +12,7 @@ __metaclass__ = type
 import json
 import time
 
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError, INVALID
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import ABSENT, INVALID, FsError
 
 STATE_DIR = '/var/lib/aitune'
 BASELINE_PATH = STATE_DIR + '/baseline.json'
@@ -32,7 +32,13 @@ class JsonStore(object):
     def __init__(self, fs, before_rename=None):
         self.fs = fs
         self.before_rename = before_rename
-        text = fs.read_optional(self.path)
+        try:
+            text = fs.read(self.path)
+        except FsError as exc:
+            # Only a missing file means "nothing recorded"; a planted symlink or an I/O error must stop the run.
+            if exc.kind != ABSENT:
+                raise
+            text = None
         if text is None:
             self.data = self.empty()
             self.exists = False

@@ -24,10 +24,10 @@ from ansible_collections.aitune.kernel.plugins.module_utils._baseline import BAS
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
     ABSENT, INVALID, NOT_PERMITTED, REFUSED, FsError, HostFS)
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debugfs, KernelInfo
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, lookup, subsystem_of
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import REGISTRY, ValidationError, lookup, subsystem_of
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    GRUB_FILE, MANAGED_FILES, STATE_PATH, State, file_targets, missing_boot_params, write_target)
+    GRUB_FILE, MANAGED_FILES, STATE_PATH, State, file_targets, missing_boot_params, unit_of, write_target)
 
 APPLIED = 'applied'
 UNSUPPORTED = 'unsupported'
@@ -69,7 +69,8 @@ class Probe(object):
 class Engine(object):
     """One module run's view of the host. Call ``close()`` (or use as a context manager) to unmount what it mounted."""
 
-    def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0):
+    def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0, systemctl=None):
+        self.systemctl = systemctl
         self.fs = HostFS(root)
         self.kernel = KernelInfo(self.fs)
         self.debugfs = Debugfs(self.kernel, mounter)
@@ -156,6 +157,10 @@ class Engine(object):
                 problems.append(str(exc))
                 continue
             plans.append((probe, wanted))
+        for name in sorted(desired):
+            pair = REGISTRY[name].pair if name in REGISTRY else None
+            if pair in desired and name < pair:
+                problems.append('%s and %s exclude each other: the kernel keeps only one of them' % (name, pair))
         if problems:
             raise EngineError('invalid settings, nothing was changed: ' + '; '.join(problems))
         if strict:
@@ -168,12 +173,15 @@ class Engine(object):
     def lock(self):
         return _NoLock() if self.check_mode else _SweepingLock(self.fs, self.lock_timeout)
 
-    def apply(self, desired, persist=True, strict=False, cmdline=None):
-        """Apply ``{knob: value}``; ``cmdline`` is ``(owner, subsystem, [params])`` for boot parameters.
+    def apply(self, desired, persist=True, strict=False, cmdline=None, units=None):
+        """Apply ``{knob: value}``; ``cmdline`` is ``(owner, subsystem, [params])`` for boot parameters, ``units`` is
+        ``(subsystem, {unit name: content})`` for the systemd units that subsystem owns, started once written.
 
         Returns a Report. The whole run holds the host lock, so what was probed is what gets changed.
         """
         report = Report(self)
+        # Bad input is refused before the lock file is even created; the plan is made again under the lock.
+        self.plan(desired, strict=strict)
         with self.lock():
             plans = self.plan(desired, strict=strict)
             baseline = Baseline(self.fs, before_rename=lambda tmp: failpoint('baseline_rename'))
@@ -188,6 +196,8 @@ class Engine(object):
             if cmdline is not None:
                 owner, subsystem, params = cmdline
                 state.set_cmdline(owner, subsystem, params if persist else [])
+            if units is not None:
+                state.set_units(*units)
             targets = file_targets(self.fs, state, baseline)
             report.add_files(targets)
             report.boot_params = (params_before, state.cmdline_params())
@@ -257,9 +267,23 @@ class Engine(object):
                 pass
 
     def _write_files(self, targets, baseline):
+        """Write the managed files; units going away are stopped first, and new or changed ones started after."""
+        unit_paths = [path for path in sorted(targets) if unit_of(path)]
+        if unit_paths and self.systemctl is None:
+            raise EngineError('systemd units must change (%s) but systemd is not managing this host'
+                              % ', '.join(unit_of(path) for path in unit_paths))
+        for path in unit_paths:
+            if targets[path][1] is None:
+                self.systemctl.stop(unit_of(path))
         for path in sorted(targets):
             before, after = targets[path]
             write_target(self.fs, path, after, baseline, before_rename=lambda tmp: failpoint('file_rename'))
+        if unit_paths:
+            self.systemctl.daemon_reload()
+        for path in unit_paths:
+            before, after = targets[path]
+            if after is not None:
+                self.systemctl.start(unit_of(path), restart=before is not None)
 
     # -- restoring -----------------------------------------------------------------------------------------------------
     def restore(self, scope='all'):

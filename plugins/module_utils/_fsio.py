@@ -254,6 +254,9 @@ class HostFS(object):
         except OSError as exc:
             _unlink_quietly(dir_fd, tmp)
             raise FsError.from_oserror(path, 'writing', exc)
+        except BaseException:
+            _unlink_quietly(dir_fd, tmp)
+            raise
         finally:
             os.close(dir_fd)
 

@@ -15,6 +15,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engin
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import CommandMounter
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import update_bootloader
+from ansible_collections.aitune.kernel.plugins.module_utils._systemd import Systemctl, systemd_is_init
 
 COMMON_ARGUMENT_SPEC = dict(
     root=dict(type='path', default='/'),
@@ -36,8 +37,11 @@ def build_module(argument_spec, apply_options=True, **kwargs):
 def open_engine(module):
     """An Engine for this run. debugfs is mounted on demand only on the real root; a fake tree cannot mount."""
     root = module.params['root']
-    mounter = CommandMounter(module) if root == '/' else None
-    return Engine(root=root, check_mode=module.check_mode, mounter=mounter)
+    real_root = root == '/'
+    engine = Engine(root=root, check_mode=module.check_mode, mounter=CommandMounter(module) if real_root else None)
+    if real_root and systemd_is_init(engine.fs):
+        engine.systemctl = Systemctl(module)
+    return engine
 
 
 def exit_with_report(module, engine, report, **extra):

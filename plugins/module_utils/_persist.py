@@ -15,6 +15,7 @@ Rendering uses ``string.Template`` from the standard library: modules run on tar
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import re
 import shlex
 from string import Template
 
@@ -27,6 +28,9 @@ PERSIST_CMDLINE = 'cmdline'
 SYSCTL_FILE = '/etc/sysctl.d/90-aitune.conf'
 TMPFILES_FILE = '/etc/tmpfiles.d/aitune.conf'
 GRUB_FILE = '/etc/default/grub.d/90-aitune.cfg'
+UNIT_DIR = '/etc/systemd/system'
+# Unit names the collection writes: plain characters only, so a name can never become a path.
+UNIT_NAME = re.compile(r'^[A-Za-z0-9_:.@-]{1,200}\.(service|mount|slice|scope|socket|timer|path|target)$')
 
 _HEADER = ('# Managed by aitune.kernel: edits here are overwritten on the next run.\n'
            '# Undo with aitune.kernel.restore, which puts back the values recorded in /var/lib/aitune/baseline.json.\n')
@@ -45,10 +49,10 @@ class State(JsonStore):
 
     @staticmethod
     def empty():
-        return {'format': FORMAT, 'knobs': {}, 'cmdline': {}}
+        return {'format': FORMAT, 'knobs': {}, 'cmdline': {}, 'units': {}}
 
     def is_empty(self):
-        return not self.data['knobs'] and not self.data['cmdline']
+        return not any(self.data.get(table) for table in ('knobs', 'cmdline', 'units'))
 
     def set_knob(self, knob, path, value, persist):
         self.data['knobs'][knob.name] = {
@@ -65,10 +69,24 @@ class State(JsonStore):
         else:
             self.data['cmdline'].pop(owner, None)
 
+    def set_units(self, subsystem, units):
+        """Make ``{unit name: content}`` the complete set of systemd units owned by ``subsystem``."""
+        table = self.data.setdefault('units', {})
+        for name in [n for n, entry in table.items() if entry['subsystem'] == subsystem and n not in units]:
+            del table[name]
+        for name, content in units.items():
+            if not UNIT_NAME.match(name):
+                raise ValueError('invalid systemd unit name %r' % (name,))
+            table[name] = {'subsystem': subsystem, 'content': content}
+
+    def units(self):
+        return self.data.setdefault('units', {})
+
     def drop_subsystem(self, subsystem):
-        for table in ('knobs', 'cmdline'):
-            for name in [n for n, entry in self.data[table].items() if subsystem in ('all', entry['subsystem'])]:
-                del self.data[table][name]
+        for table in ('knobs', 'cmdline', 'units'):
+            entries = self.data.setdefault(table, {})
+            for name in [n for n, entry in entries.items() if subsystem in ('all', entry['subsystem'])]:
+                del entries[name]
 
     def knobs(self):
         return self.data['knobs']
@@ -99,6 +117,11 @@ def render(kind, state):
     return _HEADER + ''.join(lines)
 
 
+def unit_of(path):
+    """The unit name when ``path`` is one of the collection's systemd unit files, else None."""
+    return path[len(UNIT_DIR) + 1:] if path.startswith(UNIT_DIR + '/') else None
+
+
 MANAGED_FILES = (
     (PERSIST_SYSCTL, SYSCTL_FILE),
     (PERSIST_TMPFILES, TMPFILES_FILE),
@@ -112,9 +135,14 @@ def file_targets(fs, state, baseline):
     ``before``/``after`` are the content or None for an absent file. A kind with no entries returns its file to the
     original the baseline holds; a file the collection never wrote is left alone.
     """
+    wanted = {path: render(kind, state) for kind, path in MANAGED_FILES}
+    for name, entry in state.units().items():
+        wanted['%s/%s' % (UNIT_DIR, name)] = entry['content']
+    for path in baseline.files():
+        # A unit the state no longer holds goes back to its original, like any managed file without entries.
+        wanted.setdefault(path, None)
     targets = {}
-    for kind, path in MANAGED_FILES:
-        after = render(kind, state)
+    for path, after in sorted(wanted.items()):
         if after is None:
             original = baseline.files().get(path)
             if original is None:

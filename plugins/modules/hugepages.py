@@ -58,6 +58,26 @@ options:
       - Refuse requests whose pools together exceed this share of MemTotal.
     type: int
     default: 50
+  mount:
+    description:
+      - A hugetlbfs file system for applications that map hugepages through files (DPDK, some inference runtimes).
+      - Installed as a systemd mount unit in C(/etc/systemd/system), enabled and started, so it comes back at boot;
+        without systemd as PID 1 it is reported V(unsupported). Omitting it removes a mount this module installed.
+    type: dict
+    suboptions:
+      path:
+        description: Mount point, an absolute path of letters, digits, C(_) and C(/) only, such as C(/dev/hugepages1G).
+        type: str
+        required: true
+      pagesize:
+        description: Page size of the mount.
+        type: str
+        choices: [2M, 1G]
+        default: 2M
+      mode:
+        description: Octal permission of the mount point's root.
+        type: str
+        default: '1770'
 '''
 
 EXAMPLES = r'''
@@ -79,6 +99,14 @@ EXAMPLES = r'''
       - {size: 1G, count: 32}
     at_boot: true
   register: huge
+
+- name: A 1G hugetlbfs mount for the inference runtime
+  aitune.kernel.hugepages:
+    pools:
+      - {size: 1G, count: 8}
+    mount:
+      path: /dev/hugepages1G
+      pagesize: 1G
 
 - name: Tell the operator
   ansible.builtin.debug:
@@ -113,6 +141,12 @@ shortfall:
   returned: always
   type: dict
   sample: {hugepages.1G: 3}
+mount:
+  description: The hugetlbfs mount, with C(path), C(unit), C(state) (V(applied) once the kernel shows it mounted,
+    V(unsupported), V(not_permitted)) and C(reason). Null without O(mount).
+  returned: always
+  type: dict
+  sample: {path: /dev/hugepages1G, unit: dev-hugepages1G.mount, state: applied, reason: null}
 boot_params:
   description: The hugepage parameters the kernel command line should carry, with O(at_boot).
   returned: always
@@ -139,11 +173,59 @@ kernel:
 '''
 
 import re
+from string import Template
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import HUGEPAGE_SIZES_KB, hugepage_knob
 from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_report, open_engine
+
+MOUNT_PATH = re.compile(r'^(/[A-Za-z0-9_]+)+$')
+MOUNT_UNIT = Template("""# Managed by aitune.kernel; removed by aitune.kernel.restore.
+[Unit]
+Description=hugetlbfs with ${pagesize} pages at ${path}
+DefaultDependencies=no
+Before=local-fs.target umount.target
+Conflicts=umount.target
+ConditionPathExists=/sys/kernel/mm/hugepages/hugepages-${size_kb}kB
+
+[Mount]
+What=hugetlbfs
+Where=${path}
+Type=hugetlbfs
+Options=pagesize=${pagesize},mode=${mode}
+
+[Install]
+WantedBy=local-fs.target
+""")
+
+
+def mount_unit(mount):
+    """``(unit name, unit content)`` for the mount; refuses paths that are not plain."""
+    path = mount['path']
+    if not MOUNT_PATH.match(path) or '..' in path:
+        raise EngineError('hugepages: mount path %r must be absolute and use only letters, digits, "_" and "/"' % path)
+    if not re.match(r'^[0-7]{3,4}$', mount['mode']):
+        raise EngineError('hugepages: mount mode %r is not an octal mode' % mount['mode'])
+    # systemd names a mount unit after its path with "/" turned into "-"; plain paths need no further escaping.
+    unit = path.strip('/').replace('/', '-') + '.mount'
+    return unit, MOUNT_UNIT.substitute(path=path, pagesize=mount['pagesize'], mode=mount['mode'],
+                                       size_kb=HUGEPAGE_SIZES_KB[mount['pagesize']])
+
+
+def mount_outcome(engine, mount, unit):
+    if mount is None:
+        return None
+    outcome = {'path': mount['path'], 'unit': unit, 'state': 'applied', 'reason': None}
+    if engine.systemctl is None:
+        outcome.update(state='unsupported', reason='hugetlbfs mounts are installed as systemd mount units, and systemd '
+                                                   'is not PID 1 here (or root is not /)')
+    elif engine.check_mode:
+        outcome['reason'] = 'check mode: not verified'
+    elif not any(row[1] == mount['path'] and row[2] == 'hugetlbfs' for row in engine.kernel.mounts()):
+        outcome.update(state='not_permitted', reason='%s started but the kernel shows no hugetlbfs at %s'
+                                                     % (unit, mount['path']))
+    return outcome
 
 
 def meminfo_kb(engine):
@@ -208,8 +290,14 @@ def main():
         )),
         at_boot=dict(type='bool', default=False),
         max_percent=dict(type='int', default=50),
+        mount=dict(type='dict', options=dict(
+            path=dict(type='str', required=True),
+            pagesize=dict(type='str', default='2M', choices=sorted(HUGEPAGE_SIZES_KB)),
+            mode=dict(type='str', default='1770'),
+        )),
     ))
-    pools, at_boot = module.params['pools'], module.params['at_boot']
+    pools, at_boot, mount = module.params['pools'], module.params['at_boot'], module.params['mount']
+    unit = None
     engine = open_engine(module)
     try:
         if not 1 <= module.params['max_percent'] <= 90:
@@ -231,7 +319,8 @@ def main():
     for name, entry in report.knobs.items():
         if entry['value'] is not None and int(entry['value']) < int(entry['desired']):
             shortfall[name] = int(entry['desired']) - int(entry['value'])
-    exit_with_report(module, engine, report, shortfall=shortfall, boot_params=params)
+    exit_with_report(module, engine, report, shortfall=shortfall, boot_params=params,
+                     mount=mount_outcome(engine, mount, unit))
 
 
 if __name__ == '__main__':
