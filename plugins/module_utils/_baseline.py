@@ -12,7 +12,7 @@ __metaclass__ = type
 import json
 import time
 
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import ABSENT, INVALID, FsError
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import ABSENT, INVALID, FsError, is_write_allowed
 
 STATE_DIR = '/var/lib/aitune'
 BASELINE_PATH = STATE_DIR + '/baseline.json'
@@ -86,7 +86,14 @@ class Baseline(JsonStore):
         if path in self.data['files']:
             return False
         existed, content, mode = self.fs.file_state(path)
-        self.data['files'][path] = {'existed': existed, 'content': content, 'mode': mode, 'recorded': now_iso()}
+        # Directories the first write will create, outermost first: restore removes them again once empty.
+        missing_dirs = []
+        parent = path.rsplit('/', 1)[0]
+        while parent and is_write_allowed(parent) and not self.fs.lexists(parent):
+            missing_dirs.insert(0, parent)
+            parent = parent.rsplit('/', 1)[0]
+        self.data['files'][path] = {'existed': existed, 'content': content, 'mode': mode,
+                                    'missing_dirs': missing_dirs, 'recorded': now_iso()}
         return True
 
     # -- reading -------------------------------------------------------------------------------------------------------

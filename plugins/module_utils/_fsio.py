@@ -111,11 +111,12 @@ class HostFS(object):
         parts = check_path(path).split('/')[1:]
         fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            for part in parts[:-1]:
+            for depth, part in enumerate(parts[:-1]):
                 try:
                     next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError as exc:
-                    if exc.errno == errno.ENOENT and create:
+                    # Only directories inside the allowed roots are ever created (/etc/default itself is not one).
+                    if exc.errno == errno.ENOENT and create and is_write_allowed('/' + '/'.join(parts[:depth + 1])):
                         os.mkdir(part, dir_mode, dir_fd=fd)
                         next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                     elif exc.errno == errno.ENOTDIR and _is_link_at(fd, part):
@@ -277,6 +278,21 @@ class HostFS(object):
             if exc.errno == errno.ENOENT:
                 return False
             raise FsError.from_oserror(path, 'removing', exc)
+        finally:
+            os.close(dir_fd)
+
+    def remove_empty_dir(self, path):
+        """Remove a directory if it is empty; one that holds anything, or is missing, is left alone."""
+        self._check_writable(path)
+        try:
+            dir_fd, leaf = self._open_parent(path)
+        except OSError:
+            return False
+        try:
+            os.rmdir(leaf, dir_fd=dir_fd)
+            return True
+        except OSError:
+            return False
         finally:
             os.close(dir_fd)
 

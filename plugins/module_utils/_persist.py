@@ -158,10 +158,12 @@ def file_targets(fs, state, baseline):
 
 def write_target(fs, path, content, baseline, before_rename=None):
     """Bring a managed file to ``content`` (None removes it), restoring the original mode where one was recorded."""
+    original = baseline.files().get(path) or {}
     if content is None:
         fs.remove_file(path)
+        for directory in reversed(original.get('missing_dirs') or []):
+            fs.remove_empty_dir(directory)
         return
-    original = baseline.files().get(path) or {}
     fs.write_file_atomic(path, content, mode=original.get('mode') or 0o644, before_rename=before_rename)
 
 

@@ -304,14 +304,17 @@ def main():
             raise EngineError('hugepages: max_percent must be from 1 to 90, got %d' % module.params['max_percent'])
         check_pools(pools, at_boot)
         check_caps(engine, pools, module.params['max_percent'], at_boot)
-        if at_boot:
-            params = boot_params(pools)
-            report = engine.apply({}, persist=module.params['persist'], strict=module.params['strict'],
-                                  cmdline=('hugepages.boot', 'hugepages', params))
-        else:
-            params = []
-            desired = {hugepage_knob(p['size'], p['node']).name: p['count'] for p in pools}
-            report = engine.apply(desired, persist=module.params['persist'], strict=module.params['strict'])
+        units = None
+        if mount is not None:
+            unit, content = mount_unit(mount)
+            if engine.systemctl is None and module.params['strict']:
+                raise EngineError('strict mode, nothing was changed: the hugetlbfs mount needs systemd as PID 1')
+        if engine.systemctl is not None:
+            units = ('hugepages', {unit: content} if mount is not None else {})
+        params = boot_params(pools) if at_boot else []
+        desired = {} if at_boot else {hugepage_knob(p['size'], p['node']).name: p['count'] for p in pools}
+        report = engine.apply(desired, persist=module.params['persist'], strict=module.params['strict'],
+                              cmdline=('hugepages.boot', 'hugepages', params) if at_boot else None, units=units)
     except (EngineError, FsError) as exc:
         engine.close()
         module.fail_json(msg=str(exc))

@@ -231,3 +231,27 @@ def test_remove_file_of_missing_file_is_false(make_host):
     host.write('/etc/sysctl.d/90-aitune.conf', 'x\n')
     assert fs.remove_file('/etc/sysctl.d/90-aitune.conf') is True
     assert not host.exists('/etc/sysctl.d/90-aitune.conf')
+
+
+def test_missing_directories_are_created_only_inside_the_allowed_roots(make_host):
+    host = make_host('6.12')
+    fs = HostFS(host.root)
+    os.rmdir(host.path('/etc/default'))
+    with pytest.raises(FsError):
+        fs.write_file_atomic('/etc/default/grub.d/90-aitune.cfg', 'x\n')
+    assert not host.exists('/etc/default')
+    os.mkdir(host.path('/etc/default'))
+    fs.write_file_atomic('/etc/default/grub.d/90-aitune.cfg', 'x\n')
+    assert host.read('/etc/default/grub.d/90-aitune.cfg') == 'x\n'
+
+
+def test_restore_removes_the_directories_the_first_write_created(make_host):
+    host = make_host('6.12')
+    original = host.snapshot(ignore=('/var/lib/aitune',))
+    assert not host.exists('/etc/default/grub.d')
+    with Engine(root=host.root) as engine:
+        engine.apply({}, cmdline=('hugepages.boot', 'hugepages', ['hugepagesz=1G', 'hugepages=2']))
+    assert host.exists('/etc/default/grub.d/90-aitune.cfg')
+    with Engine(root=host.root) as engine:
+        engine.restore()
+    assert host.snapshot(ignore=('/var/lib/aitune',)) == original

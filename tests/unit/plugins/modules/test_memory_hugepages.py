@@ -9,6 +9,7 @@ import pytest
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.modules import hugepages, memory, restore, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
@@ -151,3 +152,59 @@ def test_tuning_facts_reads_only(make_host):
     assert facts['numa_nodes'] == [0, 1]
     assert facts['drift'] == {'vm.swappiness': {'desired': '10', 'live': '30'}}
     assert facts['baseline']['present'] is True
+
+
+class RecordingSystemctl(object):
+    """Stands in for systemd, which the fake tree does not run; records what the engine asked of it, and when."""
+
+    def __init__(self, host):
+        self.host = host
+        self.calls = []
+
+    def daemon_reload(self):
+        self.calls.append(('daemon-reload',))
+
+    def start(self, unit, restart=False):
+        self.calls.append(('restart' if restart else 'start', unit, self.host.exists('/etc/systemd/system/' + unit)))
+
+    def stop(self, unit):
+        self.calls.append(('stop', unit, self.host.exists('/etc/systemd/system/' + unit)))
+
+
+def test_hugetlbfs_mount_unit_is_written_started_and_removed(make_host):
+    host = make_host('6.12')
+    original = host.snapshot(ignore=NOT_STATE)
+    unit, content = hugepages.mount_unit({'path': '/dev/hugepages1G', 'pagesize': '1G', 'mode': '1770'})
+    assert unit == 'dev-hugepages1G.mount'
+    assert 'Where=/dev/hugepages1G' in content and 'Options=pagesize=1G,mode=1770' in content
+    systemctl = RecordingSystemctl(host)
+    with Engine(root=host.root, systemctl=systemctl) as engine:
+        report = engine.apply({}, units=('hugepages', {unit: content}))
+    assert report.changed and host.read('/etc/systemd/system/' + unit) == content
+    # The unit file exists before systemd is told to start it.
+    assert systemctl.calls == [('daemon-reload',), ('start', unit, True)]
+    with Engine(root=host.root, systemctl=systemctl) as engine:
+        assert engine.apply({}, units=('hugepages', {unit: content})).changed is False
+        engine.restore('hugepages')
+    # Stopped while its file still exists, then the file goes and systemd forgets it.
+    assert systemctl.calls[2:] == [('stop', unit, True), ('daemon-reload',)]
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+
+def test_hugetlbfs_mount_without_systemd_is_unsupported(make_host):
+    host = make_host('6.12')
+    code, result = run_module(hugepages, {'root': host.root, 'pools': [{'size': '2M', 'count': 8}],
+                                          'mount': {'path': '/dev/hugepages2M'}})
+    assert code == 0, result
+    assert result['mount']['state'] == 'unsupported' and 'systemd' in result['mount']['reason']
+    assert not host.exists('/etc/systemd/system/dev-hugepages2M.mount')
+
+
+@pytest.mark.parametrize('path', ['/dev/huge-pages', '/dev/../etc/hp', 'dev/hugepages', '/dev/huge pages'])
+def test_hugetlbfs_mount_path_must_be_plain(make_host, path):
+    host = make_host('6.12')
+    before = host.snapshot(ignore=NOT_STATE)
+    code, result = run_module(hugepages, {'root': host.root, 'pools': [{'size': '2M', 'count': 8}],
+                                          'mount': {'path': path}})
+    assert code == 1 and 'mount path' in result['msg']
+    assert host.snapshot(ignore=NOT_STATE) == before
