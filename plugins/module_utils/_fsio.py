@@ -261,40 +261,33 @@ class HostFS(object):
         finally:
             os.close(dir_fd)
 
-    def remove_file(self, path):
-        """Remove a regular file; a missing file is fine. Returns True when something was removed."""
+    def _remove(self, path, remover, tolerated):
+        """Run ``remover(leaf, dir_fd=...)`` in the no-follow parent of ``path``; errnos in ``tolerated`` mean False."""
         self._check_writable(path)
         try:
             dir_fd, leaf = self._open_parent(path)
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
+            if exc.errno in tolerated:
                 return False
             raise FsError.from_oserror(path, 'removing', exc)
         try:
-            os.unlink(leaf, dir_fd=dir_fd)
+            remover(leaf, dir_fd=dir_fd)
             os.fsync(dir_fd)
             return True
         except OSError as exc:
-            if exc.errno == errno.ENOENT:
+            if exc.errno in tolerated:
                 return False
             raise FsError.from_oserror(path, 'removing', exc)
         finally:
             os.close(dir_fd)
 
+    def remove_file(self, path):
+        """Remove a regular file; a missing file is fine. Returns True when something was removed."""
+        return self._remove(path, os.unlink, (errno.ENOENT,))
+
     def remove_empty_dir(self, path):
         """Remove a directory if it is empty; one that holds anything, or is missing, is left alone."""
-        self._check_writable(path)
-        try:
-            dir_fd, leaf = self._open_parent(path)
-        except OSError:
-            return False
-        try:
-            os.rmdir(leaf, dir_fd=dir_fd)
-            return True
-        except OSError:
-            return False
-        finally:
-            os.close(dir_fd)
+        return self._remove(path, os.rmdir, (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST))
 
     def sweep_temp_files(self, path):
         """Remove temp files that a killed run left beside ``path``. Call only while holding the host lock, when no
