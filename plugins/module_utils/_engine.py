@@ -234,7 +234,7 @@ class Engine(object):
             state.save()
             failpoint('after_state')
             self._write_files(targets, baseline)
-            report.files_written(targets)
+            report.add_files(targets)
             failpoint('after_files')
             return report.finish(state)
 
@@ -252,12 +252,14 @@ class Engine(object):
                                   'back' % (name, wanted, exc))
             raise EngineError('%s: %s' % (name, exc))
         written.append(probe)
-        now = probe.knob.current(self.fs.read(probe.path))
-        if now == wanted:
-            report.outcome(name, APPLIED, value=now, changed=True)
-        else:
-            report.outcome(name, NOT_PERMITTED_STATE, value=now, changed=now != probe.value,
-                           reason='the kernel kept %r after %r was written' % (now, wanted))
+        self._read_back(probe.knob, probe.path, wanted, probe.value, report)
+
+    def _read_back(self, knob, path, wanted, previous, report):
+        """The kernel is the truth: a written value counts as applied only when it reads back."""
+        now = knob.current(self.fs.read(path))
+        report.outcome(knob.name, APPLIED if now == wanted else NOT_PERMITTED_STATE, value=now,
+                       changed=now != previous,
+                       reason=None if now == wanted else 'the kernel kept %r after %r was written' % (now, wanted))
 
     def _roll_back(self, written):
         for probe in reversed(written):
@@ -313,7 +315,7 @@ class Engine(object):
                     baseline.forget_file(path)
             state.save()
             baseline.save()
-            report.files_written(targets)
+            report.add_files(targets)
             return report.finish(state)
 
     def _restore_knob(self, name, originals, report):
@@ -343,9 +345,7 @@ class Engine(object):
         except FsError as exc:
             report.outcome(name, NOT_PERMITTED_STATE, reason='cannot restore: %s' % exc)
             return
-        now = knob.current(self.fs.read(path))
-        report.outcome(name, APPLIED if now == original else NOT_PERMITTED_STATE, value=now, changed=True,
-                       reason=None if now == original else 'the kernel kept %r after %r was written' % (now, original))
+        self._read_back(knob, path, original, current, report)
         failpoint('after_restore_write')
 
     def _file_is_original(self, path, baseline):
@@ -430,9 +430,6 @@ class Report(object):
 
     def add_files(self, targets):
         self.files = {path: {'before': before, 'after': after} for path, (before, after) in targets.items()}
-
-    def files_written(self, targets):
-        self.add_files(targets)
 
     def finish(self, state):
         before, after = self.boot_params

@@ -226,6 +226,8 @@ def baseline_facts(engine):
 
 def gather(engine):
     fs, kernel = engine.fs, engine.kernel
+    # Read before any probe can mount debugfs, so the fact shows the host as it was found.
+    debugfs_found = kernel.is_mounted('/sys/kernel/debug', 'debugfs')
     return {
         'kernel': {'release': kernel.release, 'version': kernel.version_string,
                    'sched_generation': kernel.sched_generation()},
@@ -238,7 +240,7 @@ def gather(engine):
         'numa_nodes': numa_nodes(fs),
         'cpus_online': read(fs, CPU + '/online'),
         'lockdown': kernel.lockdown(),
-        'debugfs_mounted': kernel.is_mounted('/sys/kernel/debug', 'debugfs'),
+        'debugfs_mounted': debugfs_found,
         'baseline': baseline_facts(engine),
         'drift': engine.drift(),
         'reboot_required': engine.reboot_required(),
@@ -251,10 +253,7 @@ def main():
     if not module.params['probe_debugfs']:
         engine.debugfs.mounter = None
     try:
-        # Recorded before any probe can mount debugfs, so the fact shows the host as it was found.
-        debugfs_found = engine.kernel.is_mounted('/sys/kernel/debug', 'debugfs')
         facts = gather(engine)
-        facts['debugfs_mounted'] = debugfs_found
     except (EngineError, FsError) as exc:
         module.fail_json(msg=str(exc))
     finally:

@@ -1,13 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
-"""CFS (6.1): the guest runs the kernel generation this scenario is about. The applied values are checked by
-molecule/resources/tests/test_engine_applied.py."""
-
-DEBUG_SCHED = "/sys/kernel/debug/sched"
+"""CFS (6.1): the guest boots the kernel this scenario is about; molecule/resources/tests/test_engine_applied.py
+checks the applied values and the CFS knob layout."""
 
 
-def test_kernel_is_cfs(host):
-    host.run_test("mountpoint -q /sys/kernel/debug || mount -t debugfs debugfs /sys/kernel/debug")
+def test_kernel_is_6_1(host):
     assert host.sysctl("kernel.osrelease").startswith("6.1.")
-    assert host.file(f"{DEBUG_SCHED}/min_granularity_ns").exists
-    assert not host.file(f"{DEBUG_SCHED}/base_slice_ns").exists

@@ -25,6 +25,12 @@ def slice_knob(host):
     return "base_slice_ns" if (major, minor) >= (6, 6) else "min_granularity_ns"
 
 
+def test_only_this_generations_slice_knob_exists(host):
+    other = "min_granularity_ns" if slice_knob(host) == "base_slice_ns" else "base_slice_ns"
+    assert host.file(f"{debugfs(host)}/{slice_knob(host)}").exists
+    assert not host.file(f"{DEBUG_SCHED}/{other}").exists
+
+
 def test_autogroup_off(host):
     assert read(host, "/proc/sys/kernel/sched_autogroup_enabled") == "0"
 
