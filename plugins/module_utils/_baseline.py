@@ -68,10 +68,10 @@ class Baseline(JsonStore):
 
     @staticmethod
     def empty():
-        return {'format': FORMAT, 'created': now_iso(), 'knobs': {}, 'files': {}}
+        return {'format': FORMAT, 'created': now_iso(), 'knobs': {}, 'files': {}, 'dirs': {}}
 
     def is_empty(self):
-        return not self.data['knobs'] and not self.data['files']
+        return not self.data['knobs'] and not self.data['files'] and not self.data.setdefault('dirs', {})
 
     # -- recording: first writer wins ----------------------------------------------------------------------------------
     def record_knob(self, name, path, value):
@@ -95,6 +95,20 @@ class Baseline(JsonStore):
         self.data['files'][path] = {'existed': existed, 'content': content, 'mode': mode,
                                     'missing_dirs': missing_dirs, 'recorded': now_iso()}
         return True
+
+    def record_dir(self, path, subsystem):
+        """Record a directory the collection is about to create (a cgroup), so restore removes it again."""
+        dirs = self.data.setdefault('dirs', {})
+        if path in dirs:
+            return False
+        dirs[path] = {'subsystem': subsystem, 'recorded': now_iso()}
+        return True
+
+    def dirs(self):
+        return self.data.setdefault('dirs', {})
+
+    def forget_dir(self, path):
+        self.dirs().pop(path, None)
 
     # -- reading -------------------------------------------------------------------------------------------------------
     def knobs(self):

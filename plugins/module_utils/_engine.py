@@ -24,10 +24,13 @@ from ansible_collections.aitune.kernel.plugins.module_utils._baseline import BAS
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
     ABSENT, INVALID, NOT_PERMITTED, REFUSED, FsError, HostFS)
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debugfs, KernelInfo
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import REGISTRY, ValidationError, lookup, subsystem_of
+from ansible_collections.aitune.kernel.plugins.module_utils._families import FAMILY_MODULES  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
+    PERSIST_SYSTEMD, REGISTRY, ValidationError, lookup, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    GRUB_FILE, MANAGED_FILES, STATE_PATH, State, file_targets, missing_boot_params, unit_of, write_target)
+    FILE_DROPIN, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, GRUB_FILE, MANAGED_FILES, STATE_PATH, State, file_targets,
+    missing_boot_params, owned_file_kind, unit_of, write_target)
 
 APPLIED = 'applied'
 UNSUPPORTED = 'unsupported'
@@ -69,8 +72,9 @@ class Probe(object):
 class Engine(object):
     """One module run's view of the host. Call ``close()`` (or use as a context manager) to unmount what it mounted."""
 
-    def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0, systemctl=None):
+    def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0, systemctl=None, udevadm=None):
         self.systemctl = systemctl
+        self.udevadm = udevadm
         self.fs = HostFS(root)
         self.kernel = KernelInfo(self.fs)
         self.debugfs = Debugfs(self.kernel, mounter)
@@ -138,9 +142,10 @@ class Engine(object):
         return None
 
     # -- planning ------------------------------------------------------------------------------------------------------
-    def plan(self, desired, strict=False):
+    def plan(self, desired, strict=False, pending_dirs=()):
         """Probe and validate ``{knob name: value}``. Returns ``[(probe, canonical desired value or None)]``.
 
+        A knob whose directory is in ``pending_dirs`` (a cgroup this run creates) is planned as a new file.
         Raises EngineError on bad input, and in strict mode on any knob that is unsupported or not permitted.
         """
         problems = []
@@ -149,6 +154,10 @@ class Engine(object):
             try:
                 knob = lookup(name)
                 probe = self.probe(knob)
+                if probe.state == UNSUPPORTED and pending_dirs:
+                    path = knob.locations[0].path
+                    if path.rsplit('/', 1)[0] in pending_dirs and not self.fs.lexists(path.rsplit('/', 1)[0]):
+                        probe = Probe(knob, APPLIED, path)
                 wanted = knob.canonical(desired[name], probe.raw) if probe.raw is not None else None
                 if wanted is None and knob.validator.kind != 'choice':
                     # Check the type even where the kernel lacks the knob: bad input is bad on every kernel.
@@ -173,20 +182,32 @@ class Engine(object):
     def lock(self):
         return _NoLock() if self.check_mode else _SweepingLock(self.fs, self.lock_timeout)
 
-    def apply(self, desired, persist=True, strict=False, cmdline=None, units=None):
-        """Apply ``{knob: value}``; ``cmdline`` is ``(owner, subsystem, [params])`` for boot parameters, ``units`` is
-        ``(subsystem, {unit name: content})`` for the systemd units that subsystem owns, started once written.
+    def apply(self, desired, persist=True, strict=False, cmdline=None, units=None, files=None, expect=None,
+              dirs=None):
+        """Apply ``{knob: value}`` and what a subsystem owns besides:
+
+        * ``cmdline``: ``(owner, subsystem, [params])``, boot parameters;
+        * ``units``: ``(subsystem, {unit name: content})``, the systemd units that subsystem owns, started once written;
+        * ``files``: ``(subsystem, {path: content})``, every file that subsystem owns (units, drop-ins, udev rules);
+        * ``expect``: ``{knob: value}`` that systemd sets from those files (a slice's cpu.weight): read back after the
+          files are written, never written by the engine;
+        * ``dirs``: ``(subsystem, [paths])``, directories to create first (cgroups, where systemd does not own them).
 
         Returns a Report. The whole run holds the host lock, so what was probed is what gets changed.
         """
         report = Report(self)
+        expect = dict(expect or {})
+        dir_subsystem, new_dirs = dirs if dirs else (None, [])
         # Bad input is refused before the lock file is even created; the plan is made again under the lock.
-        self.plan(desired, strict=strict)
+        self.plan(desired, strict=strict, pending_dirs=new_dirs)
+        self.plan(expect, pending_dirs=new_dirs)
         with self.lock():
-            plans = self.plan(desired, strict=strict)
+            plans = self.plan(desired, strict=strict, pending_dirs=new_dirs)
+            expected = self.plan(expect, pending_dirs=new_dirs)
             baseline = Baseline(self.fs, before_rename=lambda tmp: failpoint('baseline_rename'))
             state = State(self.fs)
             changes = [(probe, wanted) for probe, wanted in plans if probe.usable and probe.value != wanted]
+            missing_dirs = [path for path in new_dirs if not self.fs.lexists(path)]
 
             for probe, wanted in plans:
                 report.add(probe, wanted)
@@ -198,10 +219,15 @@ class Engine(object):
                 state.set_cmdline(owner, subsystem, params if persist else [])
             if units is not None:
                 state.set_units(*units)
+            if files is not None:
+                state.set_files(*files)
             targets = file_targets(self.fs, state, baseline)
             report.add_files(targets)
+            report.dirs = dict.fromkeys(missing_dirs, 'created')
             report.boot_params = (params_before, state.cmdline_params())
             if self.check_mode:
+                for probe, wanted in expected:
+                    report.add_expected(probe, wanted)
                 return report.finish(state)
 
             # 3. Originals first. The pair of a ratio/bytes knob is recorded too: writing one zeroes the other.
@@ -213,11 +239,18 @@ class Engine(object):
                         baseline.record_knob(pair.knob.name, pair.path, pair.value)
             for path in targets:
                 baseline.record_file(path)
-            if changes or targets:
+            for path in missing_dirs:
+                baseline.record_dir(path, dir_subsystem)
+            if changes or targets or missing_dirs:
                 baseline.save()
             failpoint('after_baseline')
 
-            # 4. Live values, each read back.
+            # 4. Directories, then live values, each read back.
+            for path in missing_dirs:
+                try:
+                    self.fs.make_dir(path)
+                except FsError as exc:
+                    raise EngineError('cannot create %s: %s' % (path, exc))
             written = []
             for probe, wanted in changes:
                 self._write_live(probe, wanted, report, written)
@@ -233,10 +266,26 @@ class Engine(object):
             baseline.save()
             state.save()
             failpoint('after_state')
-            self._write_files(targets, baseline)
+            report.actions = self._write_files(targets, baseline)
             report.add_files(targets)
             failpoint('after_files')
+            # 6. What systemd set from the files, read back; kept in the state so drift sees it.
+            for probe, wanted in expected:
+                self._read_back_expected(probe, wanted, report)
+                if report.knobs[probe.knob.name]['state'] == APPLIED:
+                    state.set_knob(probe.knob, report.knobs[probe.knob.name]['path'], wanted, PERSIST_SYSTEMD)
+            if expected:
+                state.save()
             return report.finish(state)
+
+    def _read_back_expected(self, planned, wanted, report):
+        name = planned.knob.name
+        probe = self.probe(planned.knob)
+        report.record(name, probe.state, path=probe.path, previous=planned.value, desired=wanted, value=probe.value,
+                      changed=probe.value != planned.value, reason=probe.reason)
+        if probe.usable and probe.value != wanted:
+            report.outcome(name, NOT_PERMITTED_STATE,
+                           reason='systemd left %r where its unit asks for %r' % (probe.value, wanted))
 
     def _write_live(self, probe, wanted, report, written):
         name = probe.knob.name
@@ -269,23 +318,42 @@ class Engine(object):
                 pass
 
     def _write_files(self, targets, baseline):
-        """Write the managed files; units going away are stopped first, and new or changed ones started after."""
-        unit_paths = [path for path in sorted(targets) if unit_of(path)]
-        if unit_paths and self.systemctl is None:
+        """Write the managed files, and make each change act now. Returns what was done, one line per action.
+
+        Units going away are stopped first; then every file is written; then systemd reloads, new or changed units
+        start, udev re-reads its rules and replays the block devices, and a running irqbalance restarts.
+        """
+        kinds = {path: owned_file_kind(path) for path in targets}
+        systemd_paths = [path for path in sorted(targets) if kinds[path] in (FILE_UNIT, FILE_DROPIN)]
+        if systemd_paths and self.systemctl is None:
             raise EngineError('systemd units must change (%s) but systemd is not managing this host'
-                              % ', '.join(unit_of(path) for path in unit_paths))
-        for path in unit_paths:
-            if targets[path][1] is None:
+                              % ', '.join(systemd_paths))
+        actions = []
+        for path in systemd_paths:
+            if kinds[path] == FILE_UNIT and targets[path][1] is None:
                 self.systemctl.stop(unit_of(path))
+                actions.append('stopped %s' % unit_of(path))
         for path in sorted(targets):
-            before, after = targets[path]
+            dummy, after = targets[path]
             write_target(self.fs, path, after, baseline, before_rename=lambda tmp: failpoint('file_rename'))
-        if unit_paths:
+        if systemd_paths:
             self.systemctl.daemon_reload()
-        for path in unit_paths:
+            actions.append('systemctl daemon-reload')
+        for path in systemd_paths:
             before, after = targets[path]
-            if after is not None:
-                self.systemctl.start(unit_of(path), restart=before is not None)
+            if kinds[path] == FILE_UNIT and after is not None:
+                self.systemctl.start(unit_of(path), restart=before is not None and not path.endswith('.slice'))
+                actions.append('started %s' % unit_of(path))
+        if any(kind == FILE_UDEV for kind in kinds.values()):
+            if self.udevadm is None:
+                actions.append('udev is not running here: the rules act from the next boot')
+            else:
+                self.udevadm.reload_and_trigger('block')
+                actions.append('udevadm trigger --subsystem-match=block')
+        if any(kind == FILE_IRQBALANCE for kind in kinds.values()) and self.systemctl is not None:
+            self.systemctl.try_restart('irqbalance.service')
+            actions.append('systemctl try-restart irqbalance.service')
+        return actions
 
     # -- restoring -----------------------------------------------------------------------------------------------------
     def restore(self, scope='all'):
@@ -302,10 +370,14 @@ class Engine(object):
             state.drop_subsystem(scope)
             targets = file_targets(self.fs, state, baseline)
             report.add_files(targets)
+            created = sorted((p for p, e in baseline.dirs().items() if scope in ('all', e['subsystem'])), reverse=True)
+            report.dirs = {path: 'removed' for path in created if self.fs.lexists(path)}
             report.boot_params = (params_before, state.cmdline_params())
             if self.check_mode:
                 return report.finish(state)
-            self._write_files(targets, baseline)
+            report.actions = self._write_files(targets, baseline)
+            for path in created:
+                self._remove_created_dir(path, baseline, report)
             for name in names:
                 if report.knobs[name]['state'] == APPLIED:
                     baseline.forget_knob(name)
@@ -322,6 +394,10 @@ class Engine(object):
         record = originals[name]
         knob = lookup(name)
         path, original = record['path'], record['value']
+        if original is None:
+            # The file came with a directory this collection created (a cgroup); it goes when the directory goes.
+            report.record(name, APPLIED, path=path, desired=None, reason='removed with its directory')
+            return
         try:
             current = knob.current(self.fs.read(path))
         except FsError as exc:
@@ -347,6 +423,25 @@ class Engine(object):
             return
         self._read_back(knob, path, original, current, report)
         failpoint('after_restore_write')
+
+    def _remove_created_dir(self, path, baseline, report):
+        """Remove a directory the collection created. A cgroup still holding tasks hands them to its parent first:
+        they were placed there by us, and the parent is where they would have run without us."""
+        procs = path + '/cgroup.procs'
+        if path.startswith('/sys/fs/cgroup/') and self.fs.lexists(procs):
+            parent_procs = path.rsplit('/', 1)[0] + '/cgroup.procs'
+            for pid in (self.fs.read_optional(procs) or '').split():
+                try:
+                    self.fs.write_value(parent_procs, pid)
+                except FsError:
+                    pass  # the task exited meanwhile, or the kernel refused: rmdir below tells which
+        try:
+            self.fs.remove_dir(path)
+        except FsError as exc:
+            report.dirs[path] = 'kept: %s' % exc
+            return
+        report.dirs[path] = 'removed'
+        baseline.forget_dir(path)
 
     def _file_is_original(self, path, baseline):
         original = baseline.files()[path]
@@ -408,6 +503,8 @@ class Report(object):
         self.reboot_required = False
         self.boot_params = ([], [])
         self.bootloader = None
+        self.dirs = {}
+        self.actions = []
 
     def record(self, name, state, path=None, previous=None, desired=None, value=None, reason=None, changed=False):
         self.knobs[name] = {'state': state, 'path': path, 'previous': previous, 'desired': desired,
@@ -421,6 +518,14 @@ class Report(object):
         self.record(probe.knob.name, probe.state, path=probe.path, previous=probe.value, desired=wanted,
                     value=wanted if will_change and self.engine.check_mode else probe.value,
                     reason=reason, changed=will_change and self.engine.check_mode)
+
+    def add_expected(self, probe, wanted):
+        """Check mode for a value systemd will set: a file that does not exist yet will come with its unit."""
+        if probe.usable or probe.state == NOT_PERMITTED_STATE:
+            self.add(probe, wanted)
+            return
+        self.record(probe.knob.name, APPLIED, path=probe.path, previous=None, desired=wanted, value=wanted,
+                    changed=True, reason='check mode: systemd would create it with %r' % (wanted,))
 
     def outcome(self, name, state, value=None, changed=False, reason=None):
         entry = self.knobs[name]
@@ -443,7 +548,7 @@ class Report(object):
 
     @property
     def changed(self):
-        return bool(self.files) or any(entry['changed'] for entry in self.knobs.values())
+        return bool(self.files) or bool(self.dirs) or any(entry['changed'] for entry in self.knobs.values())
 
     def by_state(self):
         grouped = {state: [] for state in STATES}
@@ -477,6 +582,8 @@ class Report(object):
             'unsupported': {n: self.knobs[n]['reason'] for n in grouped[UNSUPPORTED]},
             'not_permitted': {n: self.knobs[n]['reason'] for n in grouped[NOT_PERMITTED_STATE]},
             'files': sorted(self.files),
+            'dirs': self.dirs,
+            'actions': self.actions,
             'reboot_required': self.reboot_required,
             'bootloader': self.bootloader,
             'kernel': self.engine.kernel.release,

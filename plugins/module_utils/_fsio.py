@@ -285,6 +285,28 @@ class HostFS(object):
         """Remove a regular file; a missing file is fine. Returns True when something was removed."""
         return self._remove(path, os.unlink, (errno.ENOENT,))
 
+    def make_dir(self, path, mode=0o755):
+        """Create one directory (a cgroup, say) whose parent exists. Returns False when it was already there."""
+        self._check_writable(path)
+        try:
+            dir_fd, leaf = self._open_parent(path)
+        except OSError as exc:
+            raise FsError.from_oserror(path, 'creating', exc)
+        try:
+            os.mkdir(leaf, mode, dir_fd=dir_fd)
+            return True
+        except OSError as exc:
+            if exc.errno == errno.EEXIST and not _is_link_at(dir_fd, leaf):
+                return False
+            raise FsError.from_oserror(path, 'creating', exc)
+        finally:
+            os.close(dir_fd)
+
+    def remove_dir(self, path):
+        """Remove a directory the collection created; unlike remove_empty_dir, a refusal (EBUSY: a cgroup with tasks
+        in it) is an error the caller reports. A missing directory is fine."""
+        return self._remove(path, os.rmdir, (errno.ENOENT,))
+
     def remove_empty_dir(self, path):
         """Remove a directory if it is empty; one that holds anything, or is missing, is left alone."""
         return self._remove(path, os.rmdir, (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST))

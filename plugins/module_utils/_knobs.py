@@ -19,8 +19,14 @@ from ansible_collections.aitune.kernel.plugins.module_utils._kernel import DEBUG
 
 PERSIST_SYSCTL = 'sysctl'
 PERSIST_TMPFILES = 'tmpfiles'
+# Set by systemd from a unit the collection owns (a slice's CPUWeight=): read back, never written by the engine.
+PERSIST_SYSTEMD = 'systemd'
+# Live only: the knob's module persists it some other way (udev rules, irqbalance), or it cannot persist at all.
+PERSIST_NONE = None
 
-KNOB_NAME = re.compile(r'^[a-z][a-z0-9_]*(\.[A-Za-z0-9_]+)+$')
+# Dotted abstract names; later segments may carry '-' for device, unit and cgroup names. No '/' and no empty segment,
+# so a name can never be a path or climb out of one.
+KNOB_NAME = re.compile(r'^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$')
 INT64_MAX = (1 << 63) - 1
 
 
@@ -33,7 +39,14 @@ SUBSYSTEM_PREFIXES = {
     'sched': ('sched.',),
     'memory': ('vm.', 'thp.'),
     'hugepages': ('hugepages.',),
+    'block': ('block.',),
+    'cpufreq': ('cpufreq.',),
+    'cpuidle': ('cpuidle.',),
+    'cgroup': ('cgroup.',),
+    'placement': ('placement.',),
+    'irq': ('irq.', 'workqueue.'),
 }
+SUBSYSTEMS = tuple(sorted(SUBSYSTEM_PREFIXES))
 
 
 def subsystem_of(name):
@@ -279,16 +292,43 @@ SUBSYSTEM_KNOBS = {
 }
 
 
+class Family(object):
+    """Knobs that come in numbers (pools, devices, CPUs, IRQs, cgroups), made on demand from their name.
+
+    The name alone must be enough to rebuild the knob: restore and drift only have the name the baseline or the state
+    recorded. ``factory`` gets the regular-expression match of the name and returns the Knob.
+    """
+
+    def __init__(self, pattern, factory, example):
+        self.pattern = re.compile('^%s$' % pattern)
+        self.factory = factory
+        self.example = example
+
+
+FAMILIES = [
+    Family(r'hugepages\.(2M|1G)(?:\.node(\d{1,4}))?', lambda match: hugepage_knob(match.group(1), match.group(2)),
+           'hugepages.2M.node0'),
+]
+
+
+def register_family(pattern, factory, example):
+    """Add a knob family; the module_utils that define one call this once, at import."""
+    if not any(family.pattern.pattern == '^%s$' % pattern for family in FAMILIES):
+        FAMILIES.append(Family(pattern, factory, example))
+
+
 def lookup(name):
-    """Registry lookup by abstract name, including the generated hugepage pool knobs."""
+    """Registry lookup by abstract name, including the knobs of every registered family."""
     if not isinstance(name, str) or not KNOB_NAME.match(name) or '/' in name or '..' in name:
         raise ValidationError('invalid knob name %r' % (name,))
     if name in REGISTRY:
         return REGISTRY[name]
-    match = re.match(r'^hugepages\.(2M|1G)(?:\.node(\d{1,4}))?$', name)
-    if match:
-        return hugepage_knob(match.group(1), match.group(2))
-    raise ValidationError('unknown knob %r; known knobs: %s' % (name, ', '.join(sorted(REGISTRY))))
+    for family in FAMILIES:
+        match = family.pattern.match(name)
+        if match:
+            return family.factory(match)
+    raise ValidationError('unknown knob %r; known knobs: %s; and families such as %s'
+                          % (name, ', '.join(sorted(REGISTRY)), ', '.join(f.example for f in FAMILIES)))
 
 
 def sysctl_key(path):

@@ -14,8 +14,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import CommandMounter
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import update_bootloader
-from ansible_collections.aitune.kernel.plugins.module_utils._systemd import Systemctl, systemd_is_init
+from ansible_collections.aitune.kernel.plugins.module_utils._systemd import (
+    Systemctl, Udevadm, systemd_is_init, udev_is_running)
+
+# What a module catches around the engine: each is a clear message, and nothing was written.
+ENGINE_ERRORS = (EngineError, FsError, ValidationError, ValueError)
 
 COMMON_ARGUMENT_SPEC = dict(
     root=dict(type='path', default='/'),
@@ -41,6 +46,9 @@ def open_engine(module):
     engine = Engine(root=root, check_mode=module.check_mode, mounter=CommandMounter(module) if real_root else None)
     if real_root and systemd_is_init(engine.fs):
         engine.systemctl = Systemctl(module)
+    udevadm = module.get_bin_path('udevadm') if real_root else None
+    if udevadm and udev_is_running(engine.fs):
+        engine.udevadm = Udevadm(module, udevadm)
     return engine
 
 
@@ -57,16 +65,19 @@ def exit_with_report(module, engine, report, **extra):
     module.exit_json(**result)
 
 
-def run_apply(module, desired, cmdline=None):
-    """The whole life of an applying module: decide, apply behind the check-mode gate, report."""
-    engine = open_engine(module)
+def run_apply(module, desired, engine=None, extra=None, **owned):
+    """The whole life of an applying module: decide, apply behind the check-mode gate, report.
+
+    ``owned`` passes on what the subsystem owns besides knobs (``cmdline``, ``units``, ``files``, ``expect``,
+    ``dirs``; see Engine.apply). ``extra`` is merged into the result.
+    """
+    engine = engine or open_engine(module)
     try:
-        report = engine.apply(desired, persist=module.params['persist'], strict=module.params['strict'],
-                              cmdline=cmdline)
-    except (EngineError, FsError) as exc:
+        report = engine.apply(desired, persist=module.params['persist'], strict=module.params['strict'], **owned)
+    except ENGINE_ERRORS as exc:
         engine.close()
         module.fail_json(msg=str(exc))
-    exit_with_report(module, engine, report)
+    exit_with_report(module, engine, report, **(extra or {}))
 
 
 _SPEC_TYPES = {'int': 'int', 'bool': 'bool', 'choice': 'str'}

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""Persistence without a daemon: one managed sysctl.d file, one tmpfiles.d file and one grub drop-in.
+"""Persistence without a daemon: one managed sysctl.d file, one tmpfiles.d file, one grub drop-in, and the files a
+subsystem owns whole (systemd units and drop-ins, udev rules, the irqbalance settings).
 
 The managed files are pure renderings of ``/var/lib/aitune/state.json``, the record of what the collection has
 applied. Modules change the state, then every managed file is re-rendered from it; a file with no entries left goes
@@ -29,8 +30,39 @@ SYSCTL_FILE = '/etc/sysctl.d/90-aitune.conf'
 TMPFILES_FILE = '/etc/tmpfiles.d/aitune.conf'
 GRUB_FILE = '/etc/default/grub.d/90-aitune.cfg'
 UNIT_DIR = '/etc/systemd/system'
+UDEV_RULES_DIR = '/etc/udev/rules.d'
 # Unit names the collection writes: plain characters only, so a name can never become a path.
 UNIT_NAME = re.compile(r'^[A-Za-z0-9_:.@-]{1,200}\.(service|mount|slice|scope|socket|timer|path|target)$')
+DROPIN_LEAF = '90-aitune.conf'
+
+# What must happen after an owned file changes, told by where it lives.
+FILE_UNIT = 'unit'            # a unit of ours: daemon-reload, then enable and start (or stop and disable)
+FILE_DROPIN = 'dropin'        # a drop-in for someone else's unit: daemon-reload; restarting it is the user's call
+FILE_UDEV = 'udev'            # udev rules: reload udev and trigger the subsystem
+FILE_IRQBALANCE = 'irqbalance'  # irqbalance's settings: restart irqbalance if it runs
+_IRQBALANCE_FILES = ('/etc/default/irqbalance', '/etc/sysconfig/irqbalance')
+
+
+def owned_file_kind(path):
+    """The kind of an owned file, from its path; None for a path no subsystem may own."""
+    if path in _IRQBALANCE_FILES:
+        return FILE_IRQBALANCE
+    parent, leaf = path.rsplit('/', 1)
+    if parent == UNIT_DIR and UNIT_NAME.match(leaf):
+        return FILE_UNIT
+    if leaf == DROPIN_LEAF and parent.startswith(UNIT_DIR + '/') and parent.endswith('.d') \
+            and UNIT_NAME.match(parent[len(UNIT_DIR) + 1:-2]):
+        return FILE_DROPIN
+    if parent == UDEV_RULES_DIR and re.match(r'^[0-9]{2}-aitune[a-z0-9-]*\.rules$', leaf):
+        return FILE_UDEV
+    return None
+
+
+def dropin_path(unit):
+    """The collection's drop-in for ``unit``; refuses a name that is not a systemd unit name."""
+    if not UNIT_NAME.match(unit or ''):
+        raise ValueError('invalid systemd unit name %r' % (unit,))
+    return '%s/%s.d/%s' % (UNIT_DIR, unit, DROPIN_LEAF)
 
 _HEADER = ('# Managed by aitune.kernel: edits here are overwritten on the next run.\n'
            '# Undo with aitune.kernel.restore, which puts back the values recorded in /var/lib/aitune/baseline.json.\n')
@@ -47,12 +79,22 @@ class State(JsonStore):
 
     path = STATE_PATH
 
+    TABLES = ('knobs', 'cmdline', 'files')
+
+    def __init__(self, fs, before_rename=None):
+        super(State, self).__init__(fs, before_rename=before_rename)
+        # Early states kept units by name; they are owned files like any other.
+        for name, entry in self.data.pop('units', {}).items():
+            self.data.setdefault('files', {})['%s/%s' % (UNIT_DIR, name)] = entry
+        for table in self.TABLES:
+            self.data.setdefault(table, {})
+
     @staticmethod
     def empty():
-        return {'format': FORMAT, 'knobs': {}, 'cmdline': {}, 'units': {}}
+        return {'format': FORMAT, 'knobs': {}, 'cmdline': {}, 'files': {}}
 
     def is_empty(self):
-        return not any(self.data.get(table) for table in ('knobs', 'cmdline', 'units'))
+        return not any(self.data.get(table) for table in self.TABLES)
 
     def set_knob(self, knob, path, value, persist):
         self.data['knobs'][knob.name] = {
@@ -69,22 +111,29 @@ class State(JsonStore):
         else:
             self.data['cmdline'].pop(owner, None)
 
+    def set_files(self, subsystem, files):
+        """Make ``{path: content}`` the complete set of files owned by ``subsystem``."""
+        table = self.data['files']
+        for path in [p for p, entry in table.items() if entry['subsystem'] == subsystem and p not in files]:
+            del table[path]
+        for path, content in files.items():
+            if owned_file_kind(path) is None:
+                raise ValueError('%r is not a file a subsystem may own' % (path,))
+            table[path] = {'subsystem': subsystem, 'content': content}
+
     def set_units(self, subsystem, units):
         """Make ``{unit name: content}`` the complete set of systemd units owned by ``subsystem``."""
-        table = self.data.setdefault('units', {})
-        for name in [n for n, entry in table.items() if entry['subsystem'] == subsystem and n not in units]:
-            del table[name]
-        for name, content in units.items():
+        for name in units:
             if not UNIT_NAME.match(name):
                 raise ValueError('invalid systemd unit name %r' % (name,))
-            table[name] = {'subsystem': subsystem, 'content': content}
+        self.set_files(subsystem, {'%s/%s' % (UNIT_DIR, name): content for name, content in units.items()})
 
-    def units(self):
-        return self.data.setdefault('units', {})
+    def files(self):
+        return self.data['files']
 
     def drop_subsystem(self, subsystem):
-        for table in ('knobs', 'cmdline', 'units'):
-            entries = self.data.setdefault(table, {})
+        for table in self.TABLES:
+            entries = self.data[table]
             for name in [n for n, entry in entries.items() if subsystem in ('all', entry['subsystem'])]:
                 del entries[name]
 
@@ -118,8 +167,8 @@ def render(kind, state):
 
 
 def unit_of(path):
-    """The unit name when ``path`` is one of the collection's systemd unit files, else None."""
-    return path[len(UNIT_DIR) + 1:] if path.startswith(UNIT_DIR + '/') else None
+    """The unit name when ``path`` is one of the collection's own systemd unit files, else None."""
+    return path[len(UNIT_DIR) + 1:] if owned_file_kind(path) == FILE_UNIT else None
 
 
 MANAGED_FILES = (
@@ -136,8 +185,8 @@ def file_targets(fs, state, baseline):
     original the baseline holds; a file the collection never wrote is left alone.
     """
     wanted = {path: render(kind, state) for kind, path in MANAGED_FILES}
-    for name, entry in state.units().items():
-        wanted['%s/%s' % (UNIT_DIR, name)] = entry['content']
+    for path, entry in state.files().items():
+        wanted[path] = entry['content']
     for path in baseline.files():
         # A unit the state no longer holds goes back to its original, like any managed file without entries.
         wanted.setdefault(path, None)

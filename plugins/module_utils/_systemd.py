@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""systemd as the owner of units the collection installs (mounts now; slices and holders build on it)."""
+"""systemd as the owner of the units and drop-ins the collection installs, and udev for its rules."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -39,3 +39,35 @@ class Systemctl(object):
 
     def stop(self, unit):
         self._run('disable', '--now', unit)
+
+    def restart(self, unit):
+        self._run('restart', unit)
+
+    def try_restart(self, unit):
+        """Restart ``unit`` only if it runs; a stopped or absent service is left alone."""
+        self._run('try-restart', unit)
+
+    def is_active(self, unit):
+        rc, out, dummy = self.module.run_command([self.binary, 'is-active', unit])
+        return rc == 0 and out.strip() == 'active'
+
+
+class Udevadm(object):
+    """udevadm, to make a changed rules file act now as well as on the next boot."""
+
+    def __init__(self, module, binary):
+        self.module = module
+        self.binary = binary
+
+    def reload_and_trigger(self, subsystem):
+        for args in (['control', '--reload'], ['trigger', '--action=change', '--subsystem-match=%s' % subsystem],
+                     ['settle', '--timeout=30']):
+            argv = [self.binary] + args
+            rc, out, err = self.module.run_command(argv)
+            if rc != 0:
+                raise FsError(IO_ERROR, subsystem, '%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+
+
+def udev_is_running(fs):
+    """udevd listens on this socket while it runs; in containers it usually does not."""
+    return fs.lexists('/run/udev/control')

@@ -28,7 +28,7 @@ options:
       - V(all) restores everything; a subsystem name restores only the knobs and file entries of that subsystem.
     type: str
     default: all
-    choices: [all, sched, memory, hugepages]
+    choices: [all, block, cgroup, cpufreq, cpuidle, hugepages, irq, memory, placement, sched]
 '''
 
 EXAMPLES = r'''
@@ -65,6 +65,15 @@ not_permitted:
   description: Recorded knobs the kernel would not let the module put back; their originals stay in the baseline.
   returned: always
   type: dict
+dirs:
+  description: Directories the collection had created (cgroups without systemd), each V(removed) or why it was kept.
+  returned: always
+  type: dict
+actions:
+  description: What was done to make the file changes act now (systemctl daemon-reload, stopped units, udev trigger).
+  returned: always
+  type: list
+  elements: str
 files:
   description: Managed files that were put back or removed.
   returned: always
@@ -85,19 +94,19 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
-from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_report, open_engine
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import SUBSYSTEMS
+from ansible_collections.aitune.kernel.plugins.module_utils._module import (
+    ENGINE_ERRORS, build_module, exit_with_report, open_engine)
 
 
 def main():
     module = build_module(dict(scope=dict(type='str', default='all',
-                                          choices=['all', 'sched', 'memory', 'hugepages'])),
+                                          choices=['all'] + list(SUBSYSTEMS))),
                           apply_options=False)
     engine = open_engine(module)
     try:
         report = engine.restore(module.params['scope'])
-    except (EngineError, FsError) as exc:
+    except ENGINE_ERRORS as exc:
         engine.close()
         module.fail_json(msg=str(exc))
     exit_with_report(module, engine, report)
