@@ -118,11 +118,32 @@ ansible_facts:
           description: Whether applied boot parameters are not yet on the running kernel's command line.
           type: bool
           returned: always
+        cpus:
+          description: CPU lists. C(online); C(housekeeping), CPU 0 of each NUMA node; a suggested partition into
+            C(latency) (the upper half of the CPUs that are not housekeeping) and C(batch) (the rest, housekeeping
+            included, where IRQs and kernel threads stay); and C(irq_serving), the CPUs device IRQs reach now.
+          type: dict
+          returned: always
+          sample: {online: 0-7, housekeeping: '0', latency: 4-7, batch: 0-3, irq_serving: 0-7}
+        user:
+          description: C(uid) of the user the module ran as, and C(root), whether it can change kernel settings.
+          type: dict
+          returned: always
+          sample: {uid: 0, root: true}
+        recorded:
+          description: What the last C(aitune.kernel.tune) run recorded in C(/etc/ansible/facts.d/aitune.fact), or
+            null when it has not run here.
+          type: dict
+          returned: always
 '''
 
+import json
+import os
 import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
+    format_cpulist, irq_serving_cpus, numa_first_cpus, online_cpus)
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
@@ -224,6 +245,29 @@ def baseline_facts(engine):
     return {'present': baseline.exists, 'knobs': len(baseline.knobs()), 'files': len(baseline.files())}
 
 
+FACT_FILE = '/etc/ansible/facts.d/aitune.fact'
+
+
+def cpu_facts(fs):
+    """The CPU sets a partition starts from. Housekeeping: CPU 0 of each NUMA node. The suggested latency set is the
+    upper half of the other CPUs, so batch work, IRQs and kernel threads keep the lower half plus housekeeping."""
+    online = online_cpus(fs)
+    housekeeping = numa_first_cpus(fs) & online
+    others = sorted(online - housekeeping)
+    latency = set(others[len(others) // 2:])
+    return {'online': format_cpulist(online), 'housekeeping': format_cpulist(housekeeping),
+            'latency': format_cpulist(latency), 'batch': format_cpulist(online - latency),
+            'irq_serving': format_cpulist(irq_serving_cpus(fs))}
+
+
+def recorded_fact(fs):
+    text = fs.read_optional(FACT_FILE)
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
+
+
 def gather(engine):
     fs, kernel = engine.fs, engine.kernel
     # Read before any probe can mount debugfs, so the fact shows the host as it was found.
@@ -244,6 +288,9 @@ def gather(engine):
         'baseline': baseline_facts(engine),
         'drift': engine.drift(),
         'reboot_required': engine.reboot_required(),
+        'cpus': cpu_facts(fs),
+        'user': {'uid': os.geteuid(), 'root': os.geteuid() == 0},
+        'recorded': recorded_fact(fs),
     }
 
 
