@@ -68,23 +68,49 @@ def format_cpulist(cpus):
     return ','.join(str(low) if low == high else '%d-%d' % (low, high) for low, high in ranges)
 
 
-def parse_cpumask(text):
-    """The kernel's hex mask (``"ff,00000001"``: 32-bit groups, most significant first) -> a CPU set."""
-    digits = text.strip().replace(',', '')
-    if not re.match(r'^[0-9a-fA-F]+$', digits):
-        raise ValidationError('%r is not a CPU mask' % (text,))
-    value = int(digits, 16)
-    return {bit for bit in range(value.bit_length()) if value >> bit & 1}
+def parse_cpumask(text, what='CPU mask'):
+    """The kernel's hex mask (``"ff,00000001"``: 32-bit groups, most significant first) -> a CPU set.
+
+    Each comma-separated group is one 32-bit word, as the kernel's bitmap_parse() reads it: ``"1,1"`` is CPUs 0 and 32,
+    not 0x11.
+    """
+    if not isinstance(text, str):
+        raise ValidationError('%s: expected a hex CPU mask such as "ff,00000001", got %r' % (what, text))
+    groups = text.strip().split(',')
+    if not all(re.match(r'^[0-9a-fA-F]{1,8}$', group) for group in groups):
+        raise ValidationError('%s: %r is not a CPU mask such as "ff,00000001"' % (what, text))
+    cpus = set()
+    for index, group in enumerate(reversed(groups)):
+        value = int(group, 16)
+        cpus.update(index * 32 + bit for bit in range(32) if value >> bit & 1)
+    return cpus
 
 
 def format_cpumask(cpus, width_cpus):
-    """A CPU set -> the kernel's hex mask, padded to the groups needed for ``width_cpus`` CPUs."""
-    value = 0
-    for cpu in cpus:
-        value |= 1 << cpu
-    groups = max(1, (max(width_cpus, 1) + 31) // 32)
-    text = '%0*x' % (groups * 8, value)
-    return ','.join(text[i:i + 8] for i in range(0, len(text), 8))
+    """A CPU set -> the kernel's hex mask for a kernel whose masks hold ``width_cpus`` CPUs (nr_cpu_ids).
+
+    The text is the kernel's own (lib/vsprintf.c bitmap_string): 32-bit groups, most significant first, the lower
+    groups 8 digits wide and the top group only as wide as its share of ``width_cpus`` needs. A 2-CPU kernel prints
+    ``3``, a 40-CPU one ``ff,ffffffff``; a value written in that form reads back as the same text.
+    """
+    width = max(int(width_cpus), max(cpus) + 1 if cpus else 1, 1)
+    groups = (width + 31) // 32
+    top_digits = ((width - (groups - 1) * 32) + 3) // 4
+    words = []
+    for index in reversed(range(groups)):
+        word = 0
+        for cpu in cpus:
+            if index * 32 <= cpu < index * 32 + 32:
+                word |= 1 << (cpu - index * 32)
+        words.append('%0*x' % (top_digits if index == groups - 1 else 8, word))
+    return ','.join(words)
+
+
+def mask_width(text):
+    """The number of CPUs the layout of a kernel mask text holds, rounded up to whole hex digits: ``"3"`` -> 4,
+    ``"ff,ffffffff"`` -> 40. Formatting a set with it reproduces the layout."""
+    groups = text.strip().split(',')
+    return (len(groups) - 1) * 32 + 4 * len(groups[0])
 
 
 def online_cpus(fs):
@@ -105,23 +131,37 @@ def check_online(fs, cpus, what):
 def numa_first_cpus(fs):
     """CPU 0 of each NUMA node: the CPU the node's kernel threads and timers favour. One node when there is no NUMA."""
     firsts = set()
+    online = online_cpus(fs)
     try:
         nodes = [name for name in fs.listdir(NODE_DIR) if re.match(r'^node\d+$', name)]
     except Exception:  # pylint: disable=broad-except
         nodes = []
     for node in nodes:
         text = (fs.read_optional('%s/%s/cpulist' % (NODE_DIR, node), follow=True) or '').strip()
-        if text:
-            firsts.add(min(parse_cpulist(text)))
+        # A memory-only node (CXL, GPU memory) has no CPUs; an offline CPU can do no housekeeping.
+        cpus = parse_cpulist(text) & online if text else set()
+        if cpus:
+            firsts.add(min(cpus))
     if not firsts:
-        online = online_cpus(fs)
         firsts.add(min(online) if online else 0)
     return firsts
 
 
-def device_irqs(fs):
-    """``{irq number: device names}`` for the numbered, device-backed lines of /proc/interrupts."""
-    text = fs.read_optional(INTERRUPTS_PATH, follow=True) or ''
+# What /proc/interrupts prints between the counts and the action names (kernel/irq/proc.c show_interrupts): the
+# chip, then the hwirq number when the IRQ has a domain (on x86 with the flow handler glued on: "5-edge"), then
+# "Level"/"Edge" where the architecture shows the trigger (arm64: "GICv3  27 Level"), then "-<handler>" for an IRQ
+# without a domain.
+_HWIRQ = re.compile(r'^\d+(-\S+)?$')
+_TRIGGER = re.compile(r'^(Level|Edge)(-\S+)?$')
+_NO_DOMAIN_HANDLER = re.compile(r'^-\S+$')
+
+
+def parse_interrupts(text):
+    """``{irq number: [action names]}`` for the numbered lines of /proc/interrupts that have a handler.
+
+    Lines such as ``LOC:`` (local timer) and ``NMI:`` are per-CPU architecture counters, not device IRQs, and are
+    skipped; so is a numbered IRQ with no action. Shared IRQs list several actions, separated by ", ".
+    """
     lines = text.splitlines()
     if not lines:
         return {}
@@ -129,12 +169,29 @@ def device_irqs(fs):
     irqs = {}
     for line in lines[1:]:
         fields = line.split()
-        if not fields or not fields[0].rstrip(':').isdigit():
+        if not fields or not fields[0].endswith(':') or not fields[0][:-1].isdigit():
             continue
         rest = fields[1 + cpu_columns:]
-        # After the counts come the chip, the hwirq/trigger and then the device action names.
-        irqs[int(fields[0].rstrip(':'))] = ' '.join(rest[2:]) if len(rest) > 2 else ' '.join(rest)
+        if rest:
+            rest = rest[1:]
+        for pattern in (_HWIRQ, _TRIGGER, _NO_DOMAIN_HANDLER):
+            if rest and pattern.match(rest[0]):
+                rest = rest[1:]
+        names = [name.strip() for name in ' '.join(rest).split(',') if name.strip()]
+        if names:
+            irqs[int(fields[0][:-1])] = names
     return irqs
+
+
+def device_irq_actions(fs):
+    """``{irq number: [action names]}`` for the device IRQs of this host (see parse_interrupts)."""
+    return parse_interrupts(fs.read_optional(INTERRUPTS_PATH, follow=True) or '')
+
+
+def device_irqs(fs):
+    """``{irq number: device names}`` for the numbered, device-backed lines of /proc/interrupts; the names of a shared
+    IRQ are joined with ", " as the kernel prints them."""
+    return {irq: ', '.join(names) for irq, names in device_irq_actions(fs).items()}
 
 
 def irq_serving_cpus(fs):
@@ -163,7 +220,8 @@ def guard_reserved(fs, reserved, what, housekeeping=None, allow=False):
     housekeeping = set(housekeeping) if housekeeping is not None else housekeeping_cpus(fs)
     online = online_cpus(fs)
     left = online - reserved
-    if allow or (housekeeping - reserved and left):
+    # An offline CPU named as housekeeping does no housekeeping: only online ones count.
+    if allow or ((housekeeping & online) - reserved and left):
         return
     raise HousekeepingError(
         '%s: reserving CPUs %s would leave no housekeeping CPU (housekeeping: %s; online: %s). The kernel needs CPUs '
@@ -172,3 +230,76 @@ def guard_reserved(fs, reserved, what, housekeeping=None, allow=False):
         '(nodewright-packages #95). Leave at least one housekeeping CPU out, or set allow_housekeeping_cpus: true if '
         'this host really has other CPUs for that work.'
         % (what, format_cpulist(reserved), format_cpulist(housekeeping), format_cpulist(online)))
+
+
+# Boot parameters that take CPUs away from housekeeping: isolated from the scheduler's balancing (isolcpus), from the
+# tick (nohz_full) or from RCU callback processing (rcu_nocbs).
+BOOT_CPU_PARAMS = ('isolcpus', 'nohz_full', 'rcu_nocbs')
+# The flags isolcpus takes before its CPU list (Documentation/admin-guide/kernel-parameters.txt). The kernel ignores
+# the whole parameter when it meets an unknown flag, so one is refused here rather than passed on.
+ISOLCPUS_FLAGS = ('nohz', 'domain', 'managed_irq')
+_BOOT_RANGE = re.compile(r'^(\d+|N)(?:-(\d+|N))?(?::(\d+)/(\d+))?$')
+
+
+def parse_boot_cpulist(text, last_cpu, what):
+    """A CPU list as the kernel reads it on its command line (bitmap_parselist): plain ranges, ``N`` for the last CPU,
+    ``all``, and the ``0-15:2/4`` form (2 CPUs out of every group of 4)."""
+    if text == 'all':
+        return set(range(last_cpu + 1))
+    cpus = set()
+    for part in text.split(','):
+        match = _BOOT_RANGE.match(part)
+        if not match:
+            raise ValidationError('%s: %r is not a CPU list such as "2-7" or "2-15:2/4"' % (what, text))
+        low, high = [last_cpu if end == 'N' else int(end) for end in (match.group(1), match.group(2) or match.group(1))]
+        used, group = (int(match.group(3)), int(match.group(4))) if match.group(3) else (1, 1)
+        if high < low or high >= MAX_CPUS or not 0 < used <= group:
+            raise ValidationError('%s: %r is not a valid range in %r' % (what, part, text))
+        cpus.update(cpu for cpu in range(low, high + 1) if (cpu - low) % group < used)
+    return cpus
+
+
+def boot_param_cpus(params, last_cpu):
+    """``{parameter: CPU set}`` for the isolating parameters among ``params``, a command line or a list of words.
+
+    ``isolcpus=managed_irq,domain,2-7`` gives ``{'isolcpus': {2, ..., 7}}``. A bare ``rcu_nocbs`` (offloading
+    allowed, no CPU offloaded at boot) reserves nothing. Other parameters are ignored.
+    """
+    words = params.split() if isinstance(params, str) else list(params)
+    found = {}
+    for word in words:
+        if not isinstance(word, str) or '=' not in word:
+            continue
+        key, value = word.split('=', 1)
+        if key not in BOOT_CPU_PARAMS:
+            continue
+        what = '%s=%s' % (key, value)
+        if key == 'isolcpus':
+            parts = value.split(',')
+            flags = []
+            while parts and re.match(r'^[a-z_]+$', parts[0]) and parts[0] not in ('all',):
+                flags.append(parts.pop(0))
+            unknown = [flag for flag in flags if flag not in ISOLCPUS_FLAGS]
+            if unknown:
+                raise ValidationError('%s: unknown isolcpus flag %s (known: %s); the kernel would ignore the whole '
+                                      'parameter' % (what, ', '.join(unknown), ', '.join(ISOLCPUS_FLAGS)))
+            value = ','.join(parts)
+        if not value:
+            raise ValidationError('%s: no CPU list' % what)
+        found[key] = found.get(key, set()) | parse_boot_cpulist(value, last_cpu, what)
+    return found
+
+
+def guard_boot_params(fs, params, housekeeping=None, allow=False):
+    """Refuse boot parameters (``isolcpus``, ``nohz_full``, ``rcu_nocbs``) that would isolate every housekeeping CPU,
+    before they reach the command line. Returns the CPUs they reserve. ``housekeeping`` and ``allow`` are as for
+    guard_reserved; the default housekeeping set is CPU 0 of each NUMA node plus the CPUs serving device IRQs now."""
+    online = online_cpus(fs)
+    found = boot_param_cpus(params, max(online) if online else 0)
+    reserved = set()
+    for cpus in found.values():
+        reserved |= cpus
+    if reserved:
+        what = 'boot parameters %s' % ' '.join('%s=%s' % (key, format_cpulist(found[key])) for key in sorted(found))
+        guard_reserved(fs, reserved, what, housekeeping=housekeeping, allow=allow)
+    return reserved

@@ -29,13 +29,16 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     PERSIST_SYSTEMD, REGISTRY, ValidationError, lookup, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    FILE_DROPIN, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, GRUB_FILE, MANAGED_FILES, STATE_PATH, State, file_targets,
-    missing_boot_params, owned_file_kind, unit_of, write_target)
+    FILE_DROPIN, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, GRUB_FILE, MANAGED_FILES, STATE_PATH, UNIT_DIR, State,
+    file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
 
 APPLIED = 'applied'
 UNSUPPORTED = 'unsupported'
 NOT_PERMITTED_STATE = 'not_permitted'
 STATES = (APPLIED, UNSUPPORTED, NOT_PERMITTED_STATE)
+
+# Where the cgroup file systems are mounted; a directory below it is a cgroup, a file its kernel interface.
+CGROUP_ROOT = '/sys/fs/cgroup'
 
 # Fault injection for the crash-safety tests: the named step kills its own process, as SIGKILL from outside would.
 FAILPOINT_ENV = 'AITUNE_FAILPOINT'
@@ -155,9 +158,13 @@ class Engine(object):
                 knob = lookup(name)
                 probe = self.probe(knob)
                 if probe.state == UNSUPPORTED and pending_dirs:
-                    path = knob.locations[0].path
-                    if path.rsplit('/', 1)[0] in pending_dirs and not self.fs.lexists(path.rsplit('/', 1)[0]):
-                        probe = Probe(knob, APPLIED, path)
+                    # Any candidate will do, not only the first: one knob name serves every mount layout (a v1 cpu
+                    # hierarchy at cpu,cpuacct or at cpu), and the caller's directories say which one this host has.
+                    for location in knob.locations:
+                        parent = location.path.rsplit('/', 1)[0]
+                        if parent in pending_dirs and not self.fs.lexists(parent):
+                            probe = Probe(knob, APPLIED, location.path)
+                            break
                 wanted = knob.canonical(desired[name], probe.raw) if probe.raw is not None else None
                 if wanted is None and knob.validator.kind != 'choice':
                     # Check the type even where the kernel lacks the knob: bad input is bad on every kernel.
@@ -198,6 +205,7 @@ class Engine(object):
         report = Report(self)
         expect = dict(expect or {})
         dir_subsystem, new_dirs = dirs if dirs else (None, [])
+        self._check_owned(units, files)
         # Bad input is refused before the lock file is even created; the plan is made again under the lock.
         self.plan(desired, strict=strict, pending_dirs=new_dirs)
         self.plan(expect, pending_dirs=new_dirs)
@@ -207,6 +215,10 @@ class Engine(object):
             baseline = Baseline(self.fs, before_rename=lambda tmp: failpoint('baseline_rename'))
             state = State(self.fs)
             changes = [(probe, wanted) for probe, wanted in plans if probe.usable and probe.value != wanted]
+            if new_dirs:
+                # Parents first: a cgroup's cgroup.subtree_control must enable a controller before its children's
+                # files for that controller exist. The sort is stable, so name order holds within one depth.
+                changes.sort(key=lambda change: change[0].path.count('/'))
             missing_dirs = [path for path in new_dirs if not self.fs.lexists(path)]
 
             for probe, wanted in plans:
@@ -221,6 +233,13 @@ class Engine(object):
                 state.set_units(*units)
             if files is not None:
                 state.set_files(*files)
+            # The values systemd sets come with the files: a subsystem that names its files names its expected values
+            # too, so those its files no longer ask for leave the state (drift would report them forever).
+            for owner in {owned[0] for owned in (units, files) if owned is not None}:
+                for name in [n for n, entry in state.knobs().items()
+                             if entry.get('persist') == PERSIST_SYSTEMD and entry.get('subsystem') == owner
+                             and n not in expect]:
+                    del state.knobs()[name]
             targets = file_targets(self.fs, state, baseline)
             report.add_files(targets)
             report.dirs = dict.fromkeys(missing_dirs, 'created')
@@ -278,6 +297,19 @@ class Engine(object):
                 state.save()
             return report.finish(state)
 
+    def _check_owned(self, units, files):
+        """Refuse owned files no subsystem may own, and units or drop-ins on a host whose systemd this run cannot
+        reach, before anything is written (the state would otherwise name files that were never installed)."""
+        paths = ['%s/%s' % (UNIT_DIR, name) for name in (units[1] if units else {})] + list(files[1] if files else {})
+        bad = [path for path in paths if owned_file_kind(path) is None]
+        if bad:
+            raise EngineError('invalid owned files, nothing was changed: %s is not a file a subsystem may own (a '
+                              'systemd unit or drop-in, a udev rule, the irqbalance settings)' % ', '.join(bad))
+        systemd_paths = [path for path in paths if owned_file_kind(path) in (FILE_UNIT, FILE_DROPIN)]
+        if systemd_paths and self.systemctl is None:
+            raise EngineError('systemd units must change (%s) but systemd is not managing this host; nothing was '
+                              'changed' % ', '.join(sorted(systemd_paths)))
+
     def _read_back_expected(self, planned, wanted, report):
         name = planned.knob.name
         probe = self.probe(planned.knob)
@@ -294,6 +326,12 @@ class Engine(object):
         except FsError as exc:
             if exc.kind == NOT_PERMITTED:
                 report.outcome(name, NOT_PERMITTED_STATE, reason=str(exc))
+                return
+            if exc.kind == ABSENT and probe.raw is None:
+                # A file planned in a directory this run created (a cgroup) that the kernel did not put there: its
+                # controller is not enabled, or the kernel lacks the option (cpu.uclamp.* needs UCLAMP_TASK_GROUP).
+                report.outcome(name, UNSUPPORTED, reason='%s did not appear in the new directory: its controller '
+                                                         'or kernel option is missing' % probe.path)
                 return
             self._roll_back(written)
             if exc.kind == INVALID:
@@ -364,20 +402,23 @@ class Engine(object):
             state = State(self.fs)
             names = sorted(n for n in baseline.knobs() if scope == 'all' or subsystem_of(n) == scope)
             originals = baseline.knobs()
+            created = sorted((p for p, e in baseline.dirs().items() if scope in ('all', e['subsystem'])), reverse=True)
+            report.dirs = {path: 'removed' for path in created if self.fs.lexists(path)}
+            if not self.check_mode:
+                # Created directories go before the knobs: a parent's cgroup.subtree_control can give a controller
+                # back only once no child cgroup uses it any more.
+                for path in created:
+                    self._remove_created_dir(path, baseline, report)
             for name in names:
                 self._restore_knob(name, originals, report)
             params_before = state.cmdline_params()
             state.drop_subsystem(scope)
             targets = file_targets(self.fs, state, baseline)
             report.add_files(targets)
-            created = sorted((p for p, e in baseline.dirs().items() if scope in ('all', e['subsystem'])), reverse=True)
-            report.dirs = {path: 'removed' for path in created if self.fs.lexists(path)}
             report.boot_params = (params_before, state.cmdline_params())
             if self.check_mode:
                 return report.finish(state)
             report.actions = self._write_files(targets, baseline)
-            for path in created:
-                self._remove_created_dir(path, baseline, report)
             for name in names:
                 if report.knobs[name]['state'] == APPLIED:
                     baseline.forget_knob(name)
@@ -404,6 +445,12 @@ class Engine(object):
             state = UNSUPPORTED if exc.kind == ABSENT else NOT_PERMITTED_STATE
             if exc.kind == REFUSED:
                 raise EngineError('%s: %s' % (name, exc))
+            if exc.kind == ABSENT and path.startswith(CGROUP_ROOT + '/'):
+                # The cgroup is gone (its slice was stopped, the host rebooted) and took the value with it: a new
+                # cgroup starts from the kernel default, so nothing is left to put back.
+                report.record(name, APPLIED, path=path, desired=original, reason='its cgroup is gone, and the value '
+                                                                                 'with it')
+                return
             report.record(name, state, path=path, previous=None, desired=original,
                           reason='cannot restore: %s' % exc)
             return
@@ -425,22 +472,28 @@ class Engine(object):
         failpoint('after_restore_write')
 
     def _remove_created_dir(self, path, baseline, report):
-        """Remove a directory the collection created. A cgroup still holding tasks hands them to its parent first:
-        they were placed there by us, and the parent is where they would have run without us."""
+        """Remove a directory the collection created. A cgroup still holding tasks hands them to the nearest ancestor
+        the collection did not create first: they were placed there by us, and that ancestor is where they would have
+        run without us. (A created parent would not do: under cgroup v2 a cgroup that enables controllers for its
+        children may hold no tasks itself, and it goes next anyway.)"""
         procs = path + '/cgroup.procs'
-        if path.startswith('/sys/fs/cgroup/') and self.fs.lexists(procs):
-            parent_procs = path.rsplit('/', 1)[0] + '/cgroup.procs'
+        if path.startswith(CGROUP_ROOT + '/') and self.fs.lexists(procs):
+            parent = path.rsplit('/', 1)[0]
+            while parent in baseline.dirs() and parent.startswith(CGROUP_ROOT + '/'):
+                parent = parent.rsplit('/', 1)[0]
+            parent_procs = parent + '/cgroup.procs'
             for pid in (self.fs.read_optional(procs) or '').split():
                 try:
                     self.fs.write_value(parent_procs, pid)
                 except FsError:
                     pass  # the task exited meanwhile, or the kernel refused: rmdir below tells which
         try:
-            self.fs.remove_dir(path)
+            removed = self.fs.remove_dir(path)
         except FsError as exc:
             report.dirs[path] = 'kept: %s' % exc
             return
-        report.dirs[path] = 'removed'
+        # Gone already: a reboot takes every cgroup with it.
+        report.dirs[path] = 'removed' if removed else 'already gone'
         baseline.forget_dir(path)
 
     def _file_is_original(self, path, baseline):

@@ -12,4 +12,9 @@ that the baseline or the state names, whichever module first applied it.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-FAMILY_MODULES = ()
+from ansible_collections.aitune.kernel.plugins.module_utils import _cpufreq, _cpuidle
+from ansible_collections.aitune.kernel.plugins.module_utils import _irq
+from ansible_collections.aitune.kernel.plugins.module_utils import _block
+from ansible_collections.aitune.kernel.plugins.module_utils import _cgroup
+
+FAMILY_MODULES = (_cpufreq, _cpuidle, _irq, _block, _cgroup)

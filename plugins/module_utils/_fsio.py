@@ -24,6 +24,8 @@ import stat
 # The only places the collection ever writes to. /sys/kernel/debug is below /sys, and is listed for the reader.
 WRITE_ROOTS = (
     '/proc/sys',
+    # IRQ affinities and the default affinity (irq_affinity).
+    '/proc/irq',
     '/sys',
     '/sys/kernel/debug',
     '/etc/sysctl.d',
@@ -31,6 +33,9 @@ WRITE_ROOTS = (
     '/etc/udev/rules.d',
     '/etc/systemd',
     '/etc/default/grub.d',
+    # irqbalance's settings, owned files of kind "irqbalance" (_persist): the files alone, not their directories.
+    '/etc/default/irqbalance',
+    '/etc/sysconfig/irqbalance',
     '/etc/ansible/facts.d',
     '/var/lib/aitune',
 )
@@ -272,12 +277,13 @@ class HostFS(object):
             raise FsError.from_oserror(path, 'removing', exc)
         try:
             remover(leaf, dir_fd=dir_fd)
-            os.fsync(dir_fd)
-            return True
         except OSError as exc:
             if exc.errno in tolerated:
                 return False
             raise FsError.from_oserror(path, 'removing', exc)
+        else:
+            _fsync_dir(dir_fd, path)
+            return True
         finally:
             os.close(dir_fd)
 
@@ -339,6 +345,16 @@ class HostFS(object):
             raise FsError.from_oserror(path, 'opening', exc)
         finally:
             os.close(dir_fd)
+
+
+def _fsync_dir(dir_fd, path):
+    """Make the removal of ``path`` durable. Kernel file systems (cgroupfs, sysfs, procfs) answer EINVAL: there is
+    nothing on a disk to sync, and the removal has already happened, so that is no failure."""
+    try:
+        os.fsync(dir_fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise FsError.from_oserror(path, 'removing', exc)
 
 
 def _is_link_at(dir_fd, name):

@@ -242,22 +242,60 @@ class FakeKernel(object):
       and ignored (a value the kernel clamps back);
     * writing one half of a dirty ratio/bytes pair zeroes the other half;
     * writing nr_hugepages spreads the pool over the NUMA nodes (or adds up the nodes), up to ``hugepage_capacity``;
-    * with ``debugfs_eperm``, opening a file below /sys/kernel/debug gives EPERM, as under lockdown.
+    * with ``debugfs_eperm``, opening a file below /sys/kernel/debug gives EPERM, as under lockdown;
+    * ``handlers[suffix]`` parses writes to files whose syntax is neither a number nor a bracketed list (CPU lists,
+      masks): ``handler(host_path, text)`` returns what the file reads afterwards, or raises OSError;
+    * ``cgroupfs``, when set, is the cgroup file systems' side (tests/unit/cgtree.py ``CgroupFS``): for paths it
+      ``owns()``, mkdir creates a cgroup with its interface files, rmdir removes one (EBUSY while it holds tasks or
+      child cgroups), writes go through its ``write(host_path, text)``, and fsync answers EINVAL, as on every kernel
+      file system.
     """
 
     def __init__(self, host):
         self.host = host
         self.reject = {}
         self.keep = set()
+        self.handlers = {}
+        self.cgroupfs = None
         self.eperm_prefixes = [DEBUGFS + '/'] if host.spec['debugfs_eperm'] else []
         self.hugepage_capacity = {}
         self.writes = []
         self._real_open = os.open
         self._real_write = os.write
+        self._real_mkdir = os.mkdir
+        self._real_rmdir = os.rmdir
+        self._real_fsync = os.fsync
 
     def install(self, setattr_):
         setattr_(os, 'open', self._open)
         setattr_(os, 'write', self._write)
+        setattr_(os, 'mkdir', self._mkdir)
+        setattr_(os, 'rmdir', self._rmdir)
+        setattr_(os, 'fsync', self._fsync)
+
+    def _cgroup_path(self, path, dir_fd):
+        if self.cgroupfs is None or isinstance(path, int):
+            return None
+        host_path = self._host_path(path=os.fsdecode(path), dir_fd=dir_fd)
+        return host_path if host_path and self.cgroupfs.owns(host_path) else None
+
+    def _mkdir(self, path, mode=0o777, *, dir_fd=None):
+        host_path = self._cgroup_path(path, dir_fd)
+        self._real_mkdir(path, mode, dir_fd=dir_fd)
+        if host_path:
+            self.cgroupfs.created(host_path)
+
+    def _rmdir(self, path, *, dir_fd=None):
+        host_path = self._cgroup_path(path, dir_fd)
+        if host_path:
+            self.cgroupfs.removing(host_path)
+        self._real_rmdir(path, dir_fd=dir_fd)
+
+    def _fsync(self, fd):
+        host_path = self._host_path(fd=fd) if self.cgroupfs is not None else None
+        if host_path and self.cgroupfs.owns(host_path):
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return self._real_fsync(fd)
 
     def _host_path(self, fd=None, path=None, dir_fd=None):
         try:
@@ -293,6 +331,13 @@ class FakeKernel(object):
             raise OSError(code, os.strerror(code))
         if host_path in self.keep:
             return len(data)
+        if self.cgroupfs is not None and self.cgroupfs.owns(host_path):
+            self.cgroupfs.write(host_path, text)
+            return len(data)
+        for suffix, handler in self.handlers.items():
+            if host_path.endswith(suffix):
+                self._replace(fd, handler(host_path, text))
+                return len(data)
         current = self.host.read(host_path)
         if '[' in current:
             offered = [word.strip('[]') for word in current.split()]

@@ -1,0 +1,710 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""cgroup slices for latency and batch work: the ``cgroup.`` knob families, the host's cgroup layout, and the planning
+behind aitune.kernel.cgroup.
+
+Why: under CPU contention, a high CPU weight for the agent's cgroup against a low one for the CPU hogs cut the agent's
+wake p99 to 0.006 of stock, as well as SCHED_FIFO did and with no real-time starvation risk (FIELD_NOTES section 4).
+
+A slice is named as systemd names it, and a ``-`` in the name means hierarchy: ``aitune-latency.slice`` lives at
+``aitune.slice/aitune-latency.slice``. The same layout is used in every mode, so one knob name finds one cgroup:
+
+* ``systemd``: systemd (PID 1) owns the cgroup tree and undoes writes made behind its back. The slices become unit
+  files the cgroup subsystem owns (the engine writes them, reloads systemd and starts them), and the values systemd
+  sets from them are read back from cgroupfs. Persistent.
+* ``cgroupfs-v2`` (no systemd; containers, minimal VMs): the slice directories are created on the unified hierarchy,
+  the controllers they need are enabled in their parents' ``cgroup.subtree_control`` (knobs too, so restore gives
+  them back), and the values are written directly. Live only: the directories are gone after a reboot.
+* ``cgroupfs-v1`` (no systemd, the cpu controller on a v1 hierarchy): the slices are created in the cpu hierarchy, and
+  ``cpu.shares`` stands in for the weight, converted as systemd converts CPUWeight= on v1. Live only.
+
+Knob names: ``cgroup.<slice stem>.<interface file>`` (``cgroup.aitune-latency.cpu.weight``) and
+``cgroup.<stem or ->.subtree_control.<controller>`` for a parent's controllers, where ``-`` is the root, as systemd
+names the root slice ``-.slice``.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import re
+
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
+    check_online, format_cpulist, guard_reserved, online_cpus, parse_cpulist)
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
+    PERSIST_NONE, IntRange, Knob, Location, ValidationError, register_family)
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import State
+from ansible_collections.aitune.kernel.plugins.module_utils._systemd import systemd_is_init
+
+SUBSYSTEM = 'cgroup'
+SYSTEMD = 'systemd'
+CGROUPFS_V2 = 'cgroupfs-v2'
+CGROUPFS_V1 = 'cgroupfs-v1'
+
+# Where a unified (v2) hierarchy is mounted: alone at /sys/fs/cgroup, or at .../unified beside v1 ones (hybrid).
+V2_MOUNTS = ('/sys/fs/cgroup', '/sys/fs/cgroup/unified')
+# Where the v1 cpu controller is mounted. Hosts that co-mount cpu and cpuacct often add cpu and cpuacct as symlinks to
+# the real directory; those are never written through, so the real names come first.
+V1_CPU_MOUNTS = ('/sys/fs/cgroup/cpu,cpuacct', '/sys/fs/cgroup/cpuacct,cpu', '/sys/fs/cgroup/cpu')
+
+STEM = r'[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*'
+SLICE_NAME = re.compile(r'^(%s)\.slice$' % STEM)
+ROOT_STEM = '-'
+# systemd's own top-level slices: a unit file of ours would replace systemd's, and their children are systemd's too.
+SYSTEMD_SLICE_STEMS = ('system', 'user', 'machine', 'init')
+
+PERIOD_US = 100000
+WEIGHT_DEFAULT = 100
+SHARES_DEFAULT, SHARES_MIN, SHARES_MAX = 1024, 2, 262144
+PAGE_SIZE = os.sysconf('SC_PAGE_SIZE') if hasattr(os, 'sysconf') else 4096
+
+# The slice properties, the v2 controller each needs, and the systemd setting that carries it. uclamp has no systemd
+# setting, and systemd does not manage cpu.uclamp.*, so those are written to cgroupfs directly in every mode.
+PROPERTY_CONTROLLER = {
+    'cpu_weight': 'cpu',
+    'cpu_quota_percent': 'cpu',
+    'allowed_cpus': 'cpuset',
+    'memory_high': 'memory',
+    'io_weight': 'io',
+    'uclamp_min': 'cpu',
+    'uclamp_max': 'cpu',
+}
+PROPERTIES = tuple(sorted(PROPERTY_CONTROLLER))
+UNIT_SETTING = {
+    'cpu_weight': 'CPUWeight',
+    'cpu_quota_percent': 'CPUQuota',
+    'allowed_cpus': 'AllowedCPUs',
+    'memory_high': 'MemoryHigh',
+    'io_weight': 'IOWeight',
+}
+DIRECT_PROPERTIES = ('uclamp_min', 'uclamp_max')
+# Present on every kernel built with CONFIG_UCLAMP_TASK, which cgroup uclamp (UCLAMP_TASK_GROUP) needs.
+UCLAMP_SYSCTL = '/proc/sys/kernel/sched_util_clamp_min'
+V2_FILE = {
+    'cpu_weight': 'cpu.weight',
+    'cpu_quota_percent': 'cpu.max',
+    'allowed_cpus': 'cpuset.cpus',
+    'memory_high': 'memory.high',
+    'io_weight': 'io.weight',
+    'uclamp_min': 'cpu.uclamp.min',
+    'uclamp_max': 'cpu.uclamp.max',
+}
+NO_V1_REASON = {
+    'allowed_cpus': 'the v1 cpuset hierarchy is not managed: a v1 cpuset needs cpuset.mems and a cpuset of its own in '
+                    'every parent; use cgroup v2, or the CPUAffinity of aitune.kernel.service_placement',
+    'memory_high': 'memory.high has no cgroup v1 equivalent (memory.soft_limit_in_bytes acts differently)',
+    'io_weight': 'io.weight has no dependable cgroup v1 equivalent (blkio.weight needs CFQ or BFQ)',
+}
+UNIFIED_ONLY_REASON = ('systemd applies %s= only on the unified hierarchy (cgroup v2), and this host runs the cpu '
+                       'controller on cgroup v1')
+
+
+# -- names and paths ---------------------------------------------------------------------------------------------------
+def slice_stem(name, own=True):
+    """``aitune-latency.slice`` -> ``aitune-latency``. With ``own``, refuses the slices systemd keeps for itself."""
+    match = SLICE_NAME.match(name) if isinstance(name, str) else None
+    if not match or len(name) > 255:
+        raise ValidationError('slice %r: not a systemd slice name such as aitune-latency.slice (letters, digits and '
+                              '"_" in parts joined by "-", then ".slice"; a "-" means hierarchy: a-b.slice lives in '
+                              'a.slice)' % (name,))
+    stem = match.group(1)
+    if own and stem.split('-')[0] in SYSTEMD_SLICE_STEMS:
+        raise ValidationError('slice %r: %s.slice and the slices below it belong to systemd; give the slice a '
+                              'top-level name of its own, such as aitune-latency.slice' % (name, stem.split('-')[0]))
+    return stem
+
+
+def slice_dir(stem):
+    """The slice's cgroup below the hierarchy's root: ``a-b`` -> ``a.slice/a-b.slice``; the root stem -> ``''``."""
+    if stem == ROOT_STEM:
+        return ''
+    parts = stem.split('-')
+    return '/'.join('%s.slice' % '-'.join(parts[:depth]) for depth in range(1, len(parts) + 1))
+
+
+def ancestors(stem):
+    """The stems of the slices above ``stem``, outermost first: ``a-b-c`` -> ``['a', 'a-b']``."""
+    parts = stem.split('-')
+    return ['-'.join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def cgroup_path(mount, stem):
+    rel = slice_dir(stem)
+    return '%s/%s' % (mount, rel) if rel else mount
+
+
+def weight_to_shares(weight):
+    """CPUWeight= as cpu.shares, as systemd converts it on v1 (cgroup_cpu_weight_to_shares in src/core/cgroup.c):
+    ``weight * 1024 / 100``, clamped to 2..262144."""
+    return min(max(weight * SHARES_DEFAULT // WEIGHT_DEFAULT, SHARES_MIN), SHARES_MAX)
+
+
+def quota_us(percent):
+    """CPUQuota=N% as microseconds per 100 ms period, as systemd writes it (at least 1 ms)."""
+    return max(percent * PERIOD_US // 100, 1000)
+
+
+# -- validators of the interface files -----------------------------------------------------------------------------------
+class _Text(object):
+    kind = 'text'
+
+    def current(self, raw):
+        return ' '.join(raw.split())
+
+
+class CpuMax(_Text):
+    """cpu.max: ``"QUOTA PERIOD"`` in microseconds, or ``"max PERIOD"``."""
+
+    def describe(self):
+        return '"QUOTA PERIOD" in microseconds or "max PERIOD"'
+
+    def canonical(self, name, value, raw_current=None):
+        parts = str(value).split() if isinstance(value, (str, int)) and not isinstance(value, bool) else []
+        if len(parts) == 1:
+            parts.append(str(PERIOD_US))
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            quota = 'max' if parts[0] == 'max' else int(parts[0], 10)
+            period = int(parts[1], 10)
+        except ValueError:
+            raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+        if not 1000 <= period <= 1000000 or (quota != 'max' and quota < 1000):
+            raise ValidationError('%s: %r is out of range (quota at least 1000, period 1000 to 1000000)' % (name, value))
+        return '%s %d' % (quota, period)
+
+
+class CpuListValue(_Text):
+    """cpuset.cpus: a CPU list in the kernel's form; empty means "as the parent"."""
+
+    def describe(self):
+        return 'a CPU list such as "2-7"'
+
+    def canonical(self, name, value, raw_current=None):
+        if value in ('', None):
+            return ''
+        return format_cpulist(parse_cpulist(value, what=name))
+
+    def current(self, raw):
+        text = raw.strip()
+        return format_cpulist(parse_cpulist(text)) if text else ''
+
+
+class MemoryBytes(_Text):
+    """memory.high: ``max`` or bytes; the kernel keeps whole pages, so the value reads back rounded down to one."""
+
+    def describe(self):
+        return 'a byte count, or "max"'
+
+    def canonical(self, name, value, raw_current=None):
+        if str(value).strip() in ('max', 'infinity'):
+            return 'max'
+        number = parse_bytes(name, value)
+        return str(number // PAGE_SIZE * PAGE_SIZE)
+
+
+class IoWeight(_Text):
+    """io.weight: reads ``default N`` (then per-device lines); a plain ``N`` written sets the default."""
+
+    def describe(self):
+        return 'an integer from 1 to 10000'
+
+    def canonical(self, name, value, raw_current=None):
+        return IntRange(1, 10000).canonical(name, value)
+
+    def current(self, raw):
+        for line in raw.splitlines():
+            words = line.split()
+            if len(words) == 2 and words[0] == 'default':
+                return words[1]
+        return raw.strip()
+
+
+class Uclamp(_Text):
+    """cpu.uclamp.min/max: a percent with two decimals; the kernel prints 100% of uclamp.max as ``max``."""
+
+    def __init__(self, is_max):
+        self.is_max = is_max
+
+    def describe(self):
+        return 'a percent from 0 to 100'
+
+    def canonical(self, name, value, raw_current=None):
+        percent = 100.0 if str(value).strip() == 'max' else parse_percent(name, value)
+        if self.is_max and percent >= 100:
+            return 'max'
+        return '%.2f' % percent
+
+
+class ControllerToggle(_Text):
+    """One controller in a cgroup's cgroup.subtree_control, as the token the kernel takes: ``+cpu`` or ``-cpu``.
+
+    The value is written as it is, so enabling and giving back are both one write; the kernel reads the file back as
+    the list of enabled controllers."""
+
+    def __init__(self, controller):
+        self.controller = controller
+
+    def describe(self):
+        return '"+%s" or "-%s"' % (self.controller, self.controller)
+
+    def canonical(self, name, value, raw_current=None):
+        text = str(value).strip().lower()
+        if text in ('+' + self.controller, '1', 'true', 'yes', 'on'):
+            return '+' + self.controller
+        if text in ('-' + self.controller, '0', 'false', 'no', 'off'):
+            return '-' + self.controller
+        raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+
+    def current(self, raw):
+        return ('+' if self.controller in raw.split() else '-') + self.controller
+
+
+def parse_bytes(name, value):
+    """``8G``, ``512M``, ``1024K`` or a plain byte count -> bytes."""
+    if isinstance(value, bool):
+        raise ValidationError('%s: expected a byte count such as 8G, got the boolean %r' % (name, value))
+    match = re.match(r'^\s*(\d+)\s*([KMGT]?)B?\s*$', str(value), re.IGNORECASE)
+    if not match:
+        raise ValidationError('%s: expected a byte count such as 8G, 512M or 1073741824, got %r' % (name, value))
+    number = int(match.group(1)) << (10 * ' KMGT'.index(match.group(2).upper() or ' '))
+    if number < PAGE_SIZE:
+        raise ValidationError('%s: %d bytes is less than a page (%d bytes); that would throttle every allocation'
+                              % (name, number, PAGE_SIZE))
+    return number
+
+
+def parse_percent(name, value):
+    if isinstance(value, bool):
+        raise ValidationError('%s: expected a percent from 0 to 100, got the boolean %r' % (name, value))
+    try:
+        percent = round(float(str(value).strip().rstrip('%')), 2)
+    except ValueError:
+        raise ValidationError('%s: expected a percent from 0 to 100, got %r' % (name, value))
+    if not 0 <= percent <= 100:
+        raise ValidationError('%s: %s is out of range, expected a percent from 0 to 100' % (name, value))
+    return percent
+
+
+# -- the knob families -------------------------------------------------------------------------------------------------
+_V2, _V1, _ANY = 'v2', 'v1', 'any'
+# interface file -> (validator, hierarchy, what it is, its value in a new cgroup)
+SLICE_FILES = {
+    'cpu.weight': (lambda: IntRange(1, 10000), _V2, 'CPU weight against sibling cgroups', '100'),
+    'cpu.max': (CpuMax, _V2, 'CPU bandwidth limit, "quota period" in microseconds', 'max 100000'),
+    'cpuset.cpus': (CpuListValue, _V2, 'CPUs the cgroup may run on', ''),
+    'memory.high': (MemoryBytes, _V2, 'memory use above which the cgroup is throttled and reclaimed', 'max'),
+    'io.weight': (IoWeight, _V2, 'I/O weight against sibling cgroups', '100'),
+    'cpu.uclamp.min': (lambda: Uclamp(False), _ANY, 'utilization clamp floor, percent', '0.00'),
+    'cpu.uclamp.max': (lambda: Uclamp(True), _ANY, 'utilization clamp ceiling, percent', 'max'),
+    'cpu.shares': (lambda: IntRange(SHARES_MIN, SHARES_MAX), _V1, 'CPU shares against sibling cgroups (v1)', '1024'),
+    'cpu.cfs_quota_us': (lambda: IntRange(-1, 1 << 40), _V1, 'CPU bandwidth quota per period (v1), -1 for none', '-1'),
+    'cpu.cfs_period_us': (lambda: IntRange(1000, 1000000), _V1, 'CPU bandwidth period (v1)', '100000'),
+}
+CONTROLLERS = ('cpu', 'cpuset', 'io', 'memory')
+SLICE_FILE_PATTERN = r'cgroup\.(%s)\.(%s)' % (STEM, '|'.join(re.escape(leaf) for leaf in sorted(SLICE_FILES)))
+TOGGLE_PATTERN = r'cgroup\.(-|%s)\.subtree_control\.(%s)' % (STEM, '|'.join(CONTROLLERS))
+_SLICE_FILE = re.compile('^%s$' % SLICE_FILE_PATTERN)
+
+
+def _locations(stem, leaf, hierarchy):
+    mounts = {_V2: V2_MOUNTS, _V1: V1_CPU_MOUNTS, _ANY: V2_MOUNTS + V1_CPU_MOUNTS}[hierarchy]
+    return [Location('%s/%s' % (cgroup_path(mount, stem), leaf)) for mount in mounts]
+
+
+def slice_file_knob(stem, leaf):
+    validator, hierarchy, what, dummy = SLICE_FILES[leaf]
+    name = '%s.slice' % stem
+    note = 'the cgroup of %s does not exist (the slice is not started or created) or its controller is not enabled' % name
+    if leaf.startswith('cpu.uclamp'):
+        note += '; cpu.uclamp.* also needs a kernel with CONFIG_UCLAMP_TASK_GROUP'
+    return Knob('cgroup.%s.%s' % (stem, leaf), 'slices', validator(), _locations(stem, leaf, hierarchy), PERSIST_NONE,
+                '%s of %s (%s)' % (leaf, name, what), absent_note=note)
+
+
+def toggle_knob(stem, controller):
+    where = 'the root cgroup' if stem == ROOT_STEM else '%s.slice' % stem
+    return Knob('cgroup.%s.subtree_control.%s' % (stem, controller), 'slices', ControllerToggle(controller),
+                _locations(stem, 'cgroup.subtree_control', _V2), PERSIST_NONE,
+                'the %s controller for the children of %s (cgroup v2)' % (controller, where),
+                absent_note='no cgroup v2 hierarchy holds %s' % where)
+
+
+register_family(SLICE_FILE_PATTERN, lambda match: slice_file_knob(match.group(1), match.group(2)),
+                'cgroup.aitune-latency.cpu.weight')
+register_family(TOGGLE_PATTERN, lambda match: toggle_knob(match.group(1), match.group(2)),
+                'cgroup.-.subtree_control.cpu')
+
+
+# -- the request -------------------------------------------------------------------------------------------------------
+class Slice(object):
+    """One requested slice: its name, stem and validated properties (python values, not yet file values)."""
+
+    def __init__(self, name, stem, props):
+        self.name = name
+        self.stem = stem
+        self.props = props
+
+
+def _integer(what, value, low, high):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ValidationError('%s: expected an integer from %d to %d, got %r' % (what, low, high, value))
+    try:
+        number = int(str(value).strip(), 10)
+    except ValueError:
+        raise ValidationError('%s: expected an integer from %d to %d, got %r' % (what, low, high, value))
+    if not low <= number <= high:
+        raise ValidationError('%s: %d is out of range, expected an integer from %d to %d' % (what, number, low, high))
+    return number
+
+
+def parse_slices(fs, slices, allow_housekeeping_cpus=False):
+    """Validate the ``slices`` option; returns ``[Slice]`` sorted by name. Raises ValidationError listing every problem."""
+    if not isinstance(slices, dict):
+        raise ValidationError('slices: expected a mapping of slice name to properties, got %r' % (slices,))
+    problems = []
+    result = []
+    online = online_cpus(fs)
+    for name in sorted(slices, key=str):
+        props = slices[name] if slices[name] is not None else {}
+        try:
+            stem = slice_stem(name)
+            if not isinstance(props, dict):
+                raise ValidationError('slice %s: expected a mapping of properties, got %r' % (name, props))
+            unknown = sorted(set(props) - set(PROPERTIES), key=str)
+            if unknown:
+                raise ValidationError('slice %s: unknown propert%s %s; known: %s' % (
+                    name, 'y' if len(unknown) == 1 else 'ies', ', '.join(map(str, unknown)), ', '.join(PROPERTIES)))
+            result.append(Slice(name, stem, _parse_props(fs, name, props, online, allow_housekeeping_cpus)))
+        except ValidationError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ValidationError('invalid slices, nothing was changed: ' + '; '.join(problems))
+    return result
+
+
+def _parse_props(fs, name, props, online, allow_housekeeping_cpus):
+    parsed = {}
+    for prop in sorted(props):
+        value = props[prop]
+        if value is None:
+            continue
+        what = '%s %s' % (name, prop)
+        if prop in ('cpu_weight', 'io_weight'):
+            parsed[prop] = _integer(what, value, 1, 10000)
+        elif prop == 'cpu_quota_percent':
+            parsed[prop] = _integer(what, value, 1, 100 * max(len(online), 1))
+        elif prop == 'allowed_cpus':
+            parsed[prop] = check_online(fs, parse_cpulist(value, what=what), what)
+        elif prop == 'memory_high':
+            parsed[prop] = 'max' if str(value).strip() in ('max', 'infinity') else parse_bytes(what, value)
+        else:
+            parsed[prop] = parse_percent(what, value)
+    if parsed.get('uclamp_min', 0) > parsed.get('uclamp_max', 100):
+        raise ValidationError('%s: uclamp_min %s is above uclamp_max %s' % (name, parsed['uclamp_min'], parsed['uclamp_max']))
+    # A slice that outranks the default weight is latency work: the CPUs it is kept to must leave housekeeping some.
+    if 'allowed_cpus' in parsed and parsed.get('cpu_weight', WEIGHT_DEFAULT) > WEIGHT_DEFAULT:
+        guard_reserved(fs, parsed['allowed_cpus'], '%s allowed_cpus' % name, allow=allow_housekeeping_cpus)
+    return parsed
+
+
+def file_values(prop, value, version):
+    """``[(interface file, value)]`` that carry ``prop`` on a v1 or v2 hierarchy; empty when v1 has no equivalent."""
+    if version == 1:
+        if prop == 'cpu_weight':
+            return [('cpu.shares', str(weight_to_shares(value)))]
+        if prop == 'cpu_quota_percent':
+            return [('cpu.cfs_period_us', str(PERIOD_US)), ('cpu.cfs_quota_us', str(quota_us(value)))]
+        if prop not in DIRECT_PROPERTIES:
+            return []
+    leaf = V2_FILE[prop]
+    if prop == 'cpu_quota_percent':
+        return [(leaf, '%d %d' % (quota_us(value), PERIOD_US))]
+    if prop == 'allowed_cpus':
+        return [(leaf, format_cpulist(value))]
+    if prop == 'memory_high':
+        return [(leaf, MemoryBytes().canonical(leaf, value))]
+    if prop in DIRECT_PROPERTIES:
+        return [(leaf, Uclamp(prop == 'uclamp_max').canonical(leaf, value))]
+    return [(leaf, str(value))]
+
+
+def unit_value(prop, value):
+    if prop == 'cpu_quota_percent':
+        return '%d%%' % value
+    if prop == 'allowed_cpus':
+        return format_cpulist(value)
+    if prop == 'memory_high':
+        return 'infinity' if value == 'max' else str(value)
+    return str(value)
+
+
+def slice_unit(name, settings):
+    """The unit file of one slice; ``settings`` are ``[(systemd setting, value)]``."""
+    lines = ['# Managed by aitune.kernel; removed by aitune.kernel.restore.',
+             '[Unit]', 'Description=aitune.kernel slice %s' % name, '', '[Slice]']
+    lines.extend('%s=%s' % pair for pair in settings)
+    # Started at boot, so the cgroup and its values exist before the first service is placed in it.
+    lines.extend(['', '[Install]', 'WantedBy=slices.target', ''])
+    return '\n'.join(lines)
+
+
+# -- the host --------------------------------------------------------------------------------------------------------
+class Layout(object):
+    """The cgroup hierarchies of this host, from /proc/mounts."""
+
+    def __init__(self, fs, kernel):
+        self.fs = fs
+        mounts = kernel.mounts()
+        self.v2_root = next((m for m in V2_MOUNTS if any(r[1] == m and r[2] == 'cgroup2' for r in mounts)), None)
+        self.v2_controllers = self._words(self.v2_root + '/cgroup.controllers') if self.v2_root else []
+        self.v1_cpu = next((m for m in V1_CPU_MOUNTS
+                            if any(r[1] == m and r[2] == 'cgroup' and 'cpu' in r[3].split(',') for r in mounts)), None)
+
+    def _words(self, path):
+        return (self.fs.read_optional(path) or '').split()
+
+    @property
+    def unified(self):
+        return self.v2_root == V2_MOUNTS[0]
+
+    def describe(self):
+        parts = []
+        if self.v2_root:
+            parts.append('cgroup v2 at %s (controllers: %s)' % (self.v2_root, ' '.join(self.v2_controllers) or 'none'))
+        if self.v1_cpu:
+            parts.append('the v1 cpu controller at %s' % self.v1_cpu)
+        return ', '.join(parts) or 'no cgroup hierarchy under /sys/fs/cgroup'
+
+    def internal_process_block(self, path, controller):
+        """Why ``controller`` cannot be enabled for the children of the existing cgroup ``path``, or None.
+
+        cgroup v2 lets no cgroup but the real root enable controllers for its children while it holds processes (the
+        no-internal-process rule). The root of a container's cgroup namespace is such a cgroup: it is not the root
+        (it has cgroup.type) and the container's processes live in it."""
+        if not self.fs.is_dir(path) or controller in self._words(path + '/cgroup.subtree_control'):
+            return None
+        if not self.fs.lexists(path + '/cgroup.type') or not self._words(path + '/cgroup.procs'):
+            return None
+        return ('%s holds processes and is not the root cgroup (the root of a container\'s cgroup namespace, say): '
+                'cgroup v2 lets no such cgroup enable the %s controller for its children (the no-internal-process '
+                'rule); move its processes into a leaf cgroup first' % (path, controller))
+
+
+class Plan(object):
+    """What one run asks of the engine, and what it reports itself."""
+
+    def __init__(self, specs, layout, mode, reason=None):
+        self.specs = specs
+        self.layout = layout
+        self.mode = mode
+        self.reason = reason
+        self.desired = {}
+        self.expect = {}
+        self.units = {}
+        self.dirs = []
+        # Under systemd: {knob: (value, cgroup)} written once systemd has created the slice's cgroup.
+        self.direct = {}
+        # (knob, state, path, desired, reason) decided here, without the engine.
+        self.presets = []
+        self.paths = {}
+
+    @property
+    def version(self):
+        if self.mode == CGROUPFS_V1 or (self.mode == SYSTEMD and not self.layout.unified and self.layout.v1_cpu):
+            return 1
+        return 2
+
+    @property
+    def mount(self):
+        if self.version == 1:
+            return self.layout.v1_cpu
+        return self.layout.v2_root
+
+    def preset(self, name, state, path, desired, reason):
+        self.presets.append((name, state, path, desired, reason))
+
+
+def choose_mode(engine, layout):
+    """``(mode, reason)``: how slices are made on this host, or None and why they cannot be."""
+    if engine.systemctl is not None:
+        return SYSTEMD, None
+    if systemd_is_init(engine.fs):
+        return None, ('systemd is PID 1 but is not reachable from this run (root is not /): it owns the cgroup tree '
+                      'and would undo writes made behind its back')
+    if layout.v2_root and set(layout.v2_controllers) & set(CONTROLLERS):
+        return CGROUPFS_V2, None
+    if layout.v1_cpu:
+        return CGROUPFS_V1, None
+    return None, 'no cgroup hierarchy with the cpu, cpuset, io or memory controller: %s' % layout.describe()
+
+
+def plan_slices(engine, specs):
+    """Decide, per slice and property, what the engine writes, what systemd sets, and what cannot be had here."""
+    layout = Layout(engine.fs, engine.kernel)
+    mode, reason = choose_mode(engine, layout)
+    plan = Plan(specs, layout, mode, reason)
+    for spec in specs:
+        plan.paths[spec.name] = cgroup_path(plan.mount, spec.stem) if mode and plan.mount else None
+    if mode is None:
+        for spec in specs:
+            for prop in sorted(spec.props):
+                plan.preset('cgroup.%s.%s' % (spec.stem, V2_FILE[prop]), 'unsupported', None, None, reason)
+        return plan
+    if mode == SYSTEMD:
+        _plan_systemd(plan)
+    else:
+        _plan_cgroupfs(plan)
+    _reset_dropped(plan, State(engine.fs))
+    return plan
+
+
+def _unsupported_here(plan, prop):
+    """Why ``prop`` cannot be had on this host in this mode, or None."""
+    controller = PROPERTY_CONTROLLER[prop]
+    if prop in DIRECT_PROPERTIES and not plan.layout.fs.lexists(UCLAMP_SYSCTL):
+        # Decided here, so check mode tells it too; a kernel with uclamp but without UCLAMP_TASK_GROUP shows only
+        # once the cgroup exists, and the engine reports that.
+        return 'cpu.uclamp.* needs a kernel with CONFIG_UCLAMP_TASK_GROUP; this one has no uclamp at all (%s is ' \
+               'missing)' % UCLAMP_SYSCTL
+    if plan.version == 1:
+        if prop in DIRECT_PROPERTIES or prop in ('cpu_weight', 'cpu_quota_percent'):
+            return None if plan.layout.v1_cpu else 'no v1 cpu hierarchy is mounted: %s' % plan.layout.describe()
+        return UNIFIED_ONLY_REASON % UNIT_SETTING[prop] if plan.mode == SYSTEMD else NO_V1_REASON[prop]
+    if controller not in plan.layout.v2_controllers:
+        return ('the %s controller is not available: %s/cgroup.controllers lists %s'
+                % (controller, plan.layout.v2_root, ' '.join(plan.layout.v2_controllers) or 'nothing'))
+    return None
+
+
+def _plan_systemd(plan):
+    stems = {}
+    for spec in plan.specs:
+        stems[spec.stem] = []
+        for stem in ancestors(spec.stem):
+            stems.setdefault(stem, [])
+    for spec in plan.specs:
+        path = plan.paths[spec.name]
+        for prop in sorted(spec.props):
+            value = spec.props[prop]
+            why = _unsupported_here(plan, prop)
+            if why:
+                plan.preset('cgroup.%s.%s' % (spec.stem, V2_FILE[prop]), 'unsupported', None, None, why)
+                continue
+            for leaf, file_value in file_values(prop, value, plan.version):
+                name = 'cgroup.%s.%s' % (spec.stem, leaf)
+                if prop in DIRECT_PROPERTIES:
+                    plan.direct[name] = (file_value, path)
+                else:
+                    plan.expect[name] = file_value
+            if prop in UNIT_SETTING:
+                stems[spec.stem].append((UNIT_SETTING[prop], unit_value(prop, value)))
+    plan.units = {'%s.slice' % stem: slice_unit('%s.slice' % stem, settings) for stem, settings in stems.items()}
+
+
+def _plan_cgroupfs(plan):
+    mount = plan.mount
+    dirs = set()
+    for spec in plan.specs:
+        for stem in ancestors(spec.stem) + [spec.stem]:
+            dirs.add(cgroup_path(mount, stem))
+    plan.dirs = sorted(dirs, key=lambda path: (path.count('/'), path))
+    blocked = {}
+    for spec in plan.specs:
+        for prop in sorted(spec.props):
+            name = 'cgroup.%s.%s' % (spec.stem, V2_FILE[prop])
+            why = _unsupported_here(plan, prop)
+            if why:
+                plan.preset(name, 'unsupported', None, None, why)
+                continue
+            controller = PROPERTY_CONTROLLER[prop]
+            if plan.version == 2:
+                why = _enable(plan, spec.stem, controller, blocked)
+                if why:
+                    plan.preset(name, 'not_permitted', None, None, why)
+                    continue
+            for leaf, file_value in file_values(prop, spec.props[prop], plan.version):
+                plan.desired['cgroup.%s.%s' % (spec.stem, leaf)] = file_value
+
+
+def _enable(plan, stem, controller, blocked):
+    """Ask for ``controller`` in the subtree_control of the root and of every slice above ``stem``; returns why it
+    cannot be had, or None."""
+    for parent in [ROOT_STEM] + ancestors(stem):
+        name = 'cgroup.%s.subtree_control.%s' % (parent, controller)
+        if name not in blocked:
+            path = cgroup_path(plan.mount, parent)
+            blocked[name] = plan.layout.internal_process_block(path, controller)
+            if blocked[name]:
+                plan.preset(name, 'not_permitted', path + '/cgroup.subtree_control', '+' + controller, blocked[name])
+        if blocked[name]:
+            return blocked[name]
+        plan.desired[name] = '+' + controller
+    return None
+
+
+def _reset_dropped(plan, state):
+    """A property dropped from a slice the collection still manages goes back to the kernel's default: the slice has
+    exactly the properties asked for. (Under systemd only the values written directly need this; systemd resets the
+    rest when the unit file loses the setting.)"""
+    stems = {spec.stem for spec in plan.specs}
+    target = plan.direct if plan.mode == SYSTEMD else plan.desired
+    taken = set(plan.desired) | set(plan.direct) | set(plan.expect) | {preset[0] for preset in plan.presets}
+    for name, entry in state.knobs().items():
+        match = _SLICE_FILE.match(name)
+        if not match or entry.get('persist') is not None or name in taken or match.group(1) not in stems:
+            continue
+        default = SLICE_FILES[match.group(2)][3]
+        if plan.mode == SYSTEMD:
+            target[name] = (default, entry['path'].rsplit('/', 1)[0])
+        else:
+            target[name] = default
+
+
+# -- applying ----------------------------------------------------------------------------------------------------------
+def apply_plan(engine, plan, persist=True, strict=False):
+    """Run the plan through the engine; returns its Report with this module's own outcomes added."""
+    # Imported here: the engine imports this module (for its knob family) while it is itself being imported.
+    from ansible_collections.aitune.kernel.plugins.module_utils._engine import APPLIED, Report
+
+    if strict and plan.presets:
+        raise ValidationError('strict mode, nothing was changed: ' + '; '.join(
+            '%s is %s: %s' % (name, state, reason) for name, state, dummy, dummy2, reason in plan.presets))
+    if plan.mode == SYSTEMD:
+        report = engine.apply({}, persist=persist, strict=strict, units=(SUBSYSTEM, plan.units), expect=plan.expect)
+        if plan.direct:
+            _apply_direct(engine, plan, report, persist, strict, APPLIED)
+    elif plan.mode in (CGROUPFS_V2, CGROUPFS_V1):
+        report = engine.apply(plan.desired, persist=persist, strict=strict, dirs=(SUBSYSTEM, plan.dirs))
+    else:
+        report = Report(engine).finish(State(engine.fs))
+    for name, state, path, desired, reason in plan.presets:
+        report.record(name, state, path=path, desired=desired, reason=reason)
+    return report
+
+
+def _apply_direct(engine, plan, report, persist, strict, applied):
+    """uclamp under systemd: written to the cgroup systemd created from the unit, so after the units started."""
+    now = {name: value for name, (value, path) in plan.direct.items() if engine.fs.is_dir(path) or not engine.check_mode}
+    if now:
+        extra = engine.apply(now, persist=persist, strict=strict)
+        report.knobs.update(extra.knobs)
+        report.files.update(extra.files)
+        report.actions.extend(extra.actions)
+    for name in sorted(set(plan.direct) - set(now)):
+        value, path = plan.direct[name]
+        report.record(name, applied, path='%s/%s' % (path, name.split('.', 2)[2]), desired=value, value=value,
+                      changed=True, reason='check mode: written once systemd has created %s' % path)
+
+
+def slice_results(engine, plan):
+    """``{slice name: {path, mode, persistent, exists, reason}}``; ``exists`` is what the kernel shows now."""
+    results = {}
+    for spec in plan.specs:
+        path = plan.paths.get(spec.name)
+        results[spec.name] = {'path': path, 'mode': plan.mode, 'persistent': plan.mode == SYSTEMD,
+                              'exists': bool(path) and engine.fs.is_dir(path), 'reason': plan.reason}
+    return results

@@ -1,0 +1,71 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""What the CPU power modules (cpufreq, cpuidle) share: choosing the CPUs a run acts on, and reporting a setting that
+has no knob on this host at all (no cpufreq policy, no cpuidle driver) beside the knobs the engine reports."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import check_online, online_cpus, parse_cpulist
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+
+CPU_DIR = '/sys/devices/system/cpu'
+# Same spelling as the engine's outcome; the engine imports every family module while it loads, so none imports it.
+UNSUPPORTED = 'unsupported'
+
+
+def select_cpus(fs, cpus):
+    """The CPUs a run acts on: the ``cpus`` option checked against the online CPUs, or every online CPU."""
+    if cpus in (None, ''):
+        return online_cpus(fs)
+    return check_online(fs, parse_cpulist(cpus, what='cpus'), 'cpus')
+
+
+def strict_refusal(unsupported):
+    """In strict mode a setting with no knob on this host is refused like an unsupported knob: the message, or None."""
+    if not unsupported:
+        return None
+    return 'strict mode, nothing was changed: ' + '; '.join(
+        '%s is unsupported: %s' % (name, reason) for name, (reason, dummy) in sorted(unsupported.items()))
+
+
+def add_unsupported(report, unsupported):
+    """Record ``{setting name: (reason, requested value)}`` in an engine Report as unsupported, unchanged."""
+    for name, (reason, requested) in sorted(unsupported.items()):
+        report.record(name, UNSUPPORTED, desired=None if requested is None else str(requested), reason=reason)
+
+
+def run_plan(module, make_plan):
+    """The whole life of a cpufreq or cpuidle run.
+
+    ``make_plan(engine)`` reads the host and validates the request, raising on bad input; the plan then carries
+    ``desired`` (knobs), ``unsupported`` (settings without a knob here), ``owned()`` (what else the subsystem owns, for
+    Engine.apply) and ``result(engine)`` (its own result keys). Nothing is written before the plan is whole.
+    """
+    # Imported here, not at the top: the engine imports every knob family module while it loads, this one included.
+    from ansible_collections.aitune.kernel.plugins.module_utils._module import (
+        ENGINE_ERRORS, exit_with_report, open_engine)
+    engine = open_engine(module)
+    try:
+        plan = make_plan(engine)
+    except ValidationError as exc:
+        engine.close()
+        module.fail_json(msg='invalid settings, nothing was changed: %s' % exc)
+    except ENGINE_ERRORS as exc:
+        engine.close()
+        module.fail_json(msg='%s; nothing was changed' % exc)
+    refusal = strict_refusal(plan.unsupported) if module.params['strict'] else None
+    if refusal:
+        engine.close()
+        module.fail_json(msg=refusal)
+    try:
+        report = engine.apply(plan.desired, persist=module.params['persist'], strict=module.params['strict'],
+                              **plan.owned())
+    except ENGINE_ERRORS as exc:
+        engine.close()
+        module.fail_json(msg=str(exc))
+    add_unsupported(report, plan.unsupported)
+    exit_with_report(module, engine, report, **plan.result(engine))

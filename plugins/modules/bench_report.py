@@ -1,0 +1,662 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: bench_report
+short_description: Turn latency_bench results of several arms and hosts into JSON, Markdown and HTML reports
+version_added: 0.1.0
+description:
+  - Takes the results of M(aitune.kernel.latency_bench) runs, grouped by host and labelled by arm (for example
+    V(stock) and V(balanced)), and writes C(report.json), C(report.md) and C(report.html) into a new directory
+    C(<output_dir>/<timestamp>/).
+  - Arms are compared within a scenario, which is the workload (or tool) and the condition, such as C(ring/load).
+    Every label other than O(baseline_label) is compared with the baseline. Before and After are the medians of the
+    arms' own medians, with their min and max. Delta is the median of the paired ratios (After / Before of the same
+    interleaved pair) with min and max. Per-pair ratios cancel the slow drift of a shared machine, which the
+    difference of two medians would not.
+  - The fleet table gives, per metric, the median over the hosts of their median ratios, with the min and max
+    across hosts.
+  - The HTML page is self-contained. Its charts are inline SVG drawn with matplotlib, with no scripts and nothing
+    loaded from the network. They show the latency distribution of every arm per host and scenario, and the per-host
+    ratio bars of the key metrics.
+  - Also evaluates the regression gate. For each host, scenario of condition O(gate_condition) and tuned label, the
+    tuned arm counts as regressed only when O(gate_metric) is worse than the baseline by more than the factor
+    O(gate_threshold) in every interleaved pair.
+  - Meant for the controller. Run it with C(delegate_to=localhost), C(run_once=true) and
+    C(ansible_python_interpreter) set to C({{ ansible_playbook_python }}), where matplotlib is installed.
+requirements:
+  - matplotlib (for O(charts=true))
+author:
+  - aitune.kernel maintainers (@aitune)
+options:
+  results:
+    description:
+      - The arms per host, as a dict that maps each host name to a list of arms.
+      - An arm is the result registered from M(aitune.kernel.latency_bench) (or just its C(benchmark) value), with
+        two keys added. C(label) (required) names the configuration, such as V(stock), V(balanced) or V(aggressive).
+        C(pair) (an integer) numbers the interleaved pair the arm belongs to; arms of one pair ran back to back.
+      - From the rest of the arm the module reads C(tool), C(workload), C(condition), C(summary.metrics) (each
+        metric's C(median), C(min) and C(max)) and C(summary.distribution). Everything is kept in C(report.json).
+      - Arms without C(pair) are numbered in the order given within their scenario and label, so the n-th baseline
+        arm pairs with the n-th tuned arm.
+    type: dict
+    required: true
+  output_dir:
+    description:
+      - Directory under which the report directory C(<timestamp>) is created, such as C(reports).
+    type: path
+    required: true
+  title:
+    description:
+      - Title of the report.
+    type: str
+    default: Kernel tuning benchmark
+  baseline_label:
+    description:
+      - The label of the untuned arms that every other label is compared with.
+    type: str
+    default: stock
+  timestamp:
+    description:
+      - Name of the report directory. Defaults to the current UTC time as C(YYYYmmddTHHMMSSZ). Letters, digits,
+        C(.), C(_) and C(-) only.
+    type: str
+  gate_metric:
+    description:
+      - Metric the regression gate checks, as named in latency_bench's C(summary.metrics).
+    type: str
+    default: wake_p99_us
+  gate_condition:
+    description:
+      - Condition (V(idle) or V(load)) of the scenarios the gate checks.
+    type: str
+    default: load
+  gate_threshold:
+    description:
+      - Factor by which the tuned arm must be worse than the baseline, in every pair, to count as regressed. V(1.10)
+        means more than 10 % worse. For rates such as C(steps_per_s), worse means lower.
+    type: float
+    default: 1.10
+  charts:
+    description:
+      - Draw the SVG charts into the HTML page. Needs matplotlib on the controller. With V(false) the page has the
+        tables only.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    description: In check mode the report is computed and returned but no file is written.
+    support: full
+  diff_mode:
+    description: Returns no diff.
+    support: none
+  platform:
+    description: Runs on the controller.
+    support: full
+    platforms: posix
+seealso:
+  - module: aitune.kernel.latency_bench
+'''
+
+EXAMPLES = r'''
+# Interleaved arms: the tune play runs stock and balanced back to back, five times, and after each
+# latency_bench call appends "{{ bench.benchmark | combine({'label': arm, 'pair': pair}) }}" to the host's
+# fact aitune_bench_arms.
+- name: Write the report on the controller
+  aitune.kernel.bench_report:
+    results: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'aitune_bench_arms'))) }}"
+    output_dir: "{{ playbook_dir }}/reports"
+    title: Balanced mode on the inference fleet
+  delegate_to: localhost
+  run_once: true
+  vars:
+    ansible_python_interpreter: "{{ ansible_playbook_python }}"
+  register: report
+
+- name: Stop the rollout when loaded wake p99 regressed in every pair
+  ansible.builtin.assert:
+    that: not report.gate.regressed
+    fail_msg: "{{ report.gate.reason }}"
+'''
+
+RETURN = r'''
+report_dir:
+  description: The directory the report was written to (or would be, in check mode).
+  returned: always
+  type: str
+  sample: reports/20261123T093842Z
+files:
+  description: Paths of C(json), C(md) and C(html).
+  returned: always
+  type: dict
+  sample: {json: reports/20261123T093842Z/report.json, md: reports/20261123T093842Z/report.md,
+           html: reports/20261123T093842Z/report.html}
+gate:
+  description:
+    - The regression gate. C(regressed) is true when any host, scenario of the gate condition and tuned label was worse
+      by more than C(threshold) in every pair. C(evaluated) is false when no pair had the metric.
+    - C(checks) lists each host, scenario and label with its C(ratios), C(worse) per pair and C(regressed).
+  returned: always
+  type: dict
+  sample: {metric: wake_p99_us, condition: load, threshold: 1.1, evaluated: true, regressed: false,
+           reason: no host is worse by more than x1.10 in every pair, checks: []}
+hosts:
+  description: Per host and scenario, each label's metrics (C(median), C(min), C(max) over its arms) and the
+    comparisons with the baseline (C(pairs), and per metric C(before), C(after), C(ratio) with C(median), C(min),
+    C(max), C(n), and C(delta_pct)).
+  returned: always
+  type: dict
+fleet:
+  description: Per scenario, tuned label and metric, the C(hosts), the median C(before) and C(after), and the
+    C(ratio) statistics over the hosts' median ratios.
+  returned: always
+  type: dict
+'''
+
+import datetime
+import html
+import io
+import json
+import math
+import os
+import re
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.aitune.kernel.plugins.module_utils._bench import (
+    HIGHER_IS_BETTER, compare_fleet, compare_host, gate_hosts, scenario_of)
+
+try:
+    import matplotlib
+    HAS_MATPLOTLIB = True
+    MATPLOTLIB_IMPORT_ERROR = None
+except ImportError:
+    HAS_MATPLOTLIB = False
+    MATPLOTLIB_IMPORT_ERROR = traceback.format_exc()
+
+NESTED_KEYS = ('benchmark', 'results', 'ansible_module_results')
+TIMESTAMP = re.compile(r'^[A-Za-z0-9._-]{1,64}$')
+LABEL = re.compile(r'^[A-Za-z0-9._:+-]{1,64}$')
+
+# Metrics in the tables, in this order; report.json has all of them.
+TABLE_METRICS = (
+    ('wake_p50_us', 'wake p50'), ('wake_p90_us', 'wake p90'), ('wake_p99_us', 'wake p99'),
+    ('wake_p999_us', 'wake p99.9'), ('wake_max_us', 'wake max'), ('step_p99_us', 'step p99'),
+    ('steps_per_s', 'steps/s'), ('runq_delay_per_step_us', 'run-queue delay per step'),
+    ('vcsw_per_1k_steps', 'voluntary switches per 1k steps'),
+    ('ivcsw_per_1k_steps', 'involuntary switches per 1k steps'),
+    ('timer_lateness_p50_us', 'timer lateness p50'), ('timer_lateness_p99_us', 'timer lateness p99'),
+    ('latency_p50_us', 'cyclictest p50'), ('latency_p99_us', 'cyclictest p99'),
+    ('latency_p999_us', 'cyclictest p99.9'), ('latency_max_us', 'cyclictest max'),
+    ('io_p50_us', '4k read p50'), ('io_p99_us', '4k read p99'), ('io_p999_us', '4k read p99.9'), ('iops', 'IOPS'),
+    ('ttft_p50_ms', 'TTFT p50'), ('ttft_p95_ms', 'TTFT p95'), ('ttft_p99_ms', 'TTFT p99'),
+    ('itl_p50_ms', 'inter-token p50'), ('itl_p99_ms', 'inter-token p99'), ('request_p50_ms', 'request p50'),
+    ('request_p99_ms', 'request p99'), ('tokens_per_s', 'tokens/s'), ('queue_time_mean_ms', 'queue time mean'),
+    ('queue_time_p99_ms', 'queue time p99'),
+    ('psi_cpu_some_pct', 'CPU pressure (some)'), ('cgroup_psi_cpu_some_pct', 'cgroup CPU pressure (some)'),
+    ('steal_pct', 'steal'), ('gpu_util_pct_mean', 'GPU utilisation'), ('gpu_sm_clock_mhz_mean', 'GPU SM clock'),
+)
+DISPLAY = dict(TABLE_METRICS)
+UNITS = (('_us', ' µs'), ('_ms', ' ms'), ('_pct', ' %'), ('_mhz_mean', ' MHz'), ('_per_s', '/s'))
+# Ratio bars show these, where an arm has them.
+BAR_METRICS = ('wake_p50_us', 'wake_p99_us', 'steps_per_s', 'latency_p99_us', 'io_p99_us', 'ttft_p99_ms',
+               'tokens_per_s')
+
+CSS = '''
+body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+th { background: #f3f3f3; }
+.better { color: #1a7f37; } .worse { color: #b42318; }
+.gate-ok { background: #e7f6ec; padding: 0.5em; } .gate-regressed { background: #fdecea; padding: 0.5em; }
+figure { margin: 0.5em 0 1.5em; } svg { max-width: 100%; height: auto; }
+'''
+
+
+class ReportError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Input
+
+def normalise_arms(results):
+    """The input as {host: [arm, ...]} with each arm's latency_bench result at the top level, checked."""
+    if not isinstance(results, dict) or not results:
+        raise ReportError('results must be a non-empty dict of host -> list of arms')
+    hosts = {}
+    for host, arms in results.items():
+        if not isinstance(arms, list):
+            raise ReportError('results[%s] must be a list of arms, got %s' % (host, type(arms).__name__))
+        normal = []
+        for index, arm in enumerate(arms):
+            where = 'results[%s][%d]' % (host, index)
+            if not isinstance(arm, dict):
+                raise ReportError('%s must be a dict, got %s' % (where, type(arm).__name__))
+            # A whole registered latency_bench result carries the measurement under 'benchmark'.
+            nested = next((key for key in NESTED_KEYS if isinstance(arm.get(key), dict)), None)
+            if nested and 'summary' not in arm:
+                merged = dict(arm[nested])
+                merged.update((key, value) for key, value in arm.items() if key not in NESTED_KEYS)
+                arm = merged
+            label = arm.get('label')
+            if not isinstance(label, str) or not LABEL.match(label):
+                raise ReportError('%s needs a label of letters, digits and ._:+- (got %r)' % (where, label))
+            pair = arm.get('pair')
+            if pair is not None and (isinstance(pair, bool) or not isinstance(pair, int)):
+                try:
+                    arm = dict(arm, pair=int(pair))
+                except (TypeError, ValueError):
+                    raise ReportError('%s has a pair index that is not an integer: %r' % (where, pair))
+            summary = arm.get('summary')
+            if not isinstance(summary, dict) or not isinstance(summary.get('metrics'), dict):
+                raise ReportError('%s (label %s) has no summary.metrics; pass what latency_bench returned (or its '
+                                  'benchmark value)' % (where, label))
+            normal.append(arm)
+        hosts[str(host)] = normal
+    return hosts
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Formatting
+
+def unit_of(metric):
+    for suffix, unit in UNITS:
+        if metric.endswith(suffix):
+            return unit
+    return ''
+
+
+def fmt_number(value):
+    if value is None:
+        return 'n/a'
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return '%.0f' % value
+    if magnitude >= 100:
+        return '%.1f' % value
+    if magnitude >= 1:
+        return '%.2f' % value
+    return '%.3g' % value
+
+
+def fmt_value(stats, metric):
+    """``3904 µs [3512–4121]`` (median over arms, min and max)."""
+    if not stats or stats.get('median') is None:
+        return 'n/a'
+    text = fmt_number(stats['median']) + unit_of(metric)
+    if stats.get('min') is not None and stats['min'] != stats['max']:
+        text += ' [%s–%s]' % (fmt_number(stats['min']), fmt_number(stats['max']))
+    return text
+
+
+def fmt_ratio(ratio_stats, delta_pct):
+    if not ratio_stats or ratio_stats.get('median') is None:
+        return 'n/a'
+    text = '×%s' % fmt_number(ratio_stats['median'])
+    if ratio_stats['n'] > 1 and ratio_stats['min'] != ratio_stats['max']:
+        text += ' [%s–%s]' % (fmt_number(ratio_stats['min']), fmt_number(ratio_stats['max']))
+    if delta_pct is not None:
+        text += ' (%+.1f %%)' % delta_pct
+    return text.replace('-', '−') if delta_pct is not None and delta_pct < 0 else text
+
+
+def direction_class(metric, ratio_median):
+    """``better`` or ``worse`` for colouring, with a 5 % dead band for noise."""
+    if ratio_median is None or 0.95 <= ratio_median <= 1.05:
+        return ''
+    improved = ratio_median > 1 if metric in HIGHER_IS_BETTER else ratio_median < 1
+    return 'better' if improved else 'worse'
+
+
+def plural(count, noun):
+    return '%d %s%s' % (count, noun, '' if count == 1 else 's')
+
+
+def table_rows(metrics):
+    """(metric, display name) for the metrics present, in TABLE_METRICS order."""
+    return [(metric, name) for metric, name in TABLE_METRICS if metric in metrics]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Report model
+
+def build_report(params, hosts_arms, generated_at):
+    baseline = params['baseline_label']
+    warnings = []
+    hosts = {}
+    for host, arms in sorted(hosts_arms.items()):
+        hosts[host] = compare_host(arms, baseline)
+        for scenario, data in hosts[host].items():
+            if baseline not in data['labels']:
+                warnings.append('%s %s has no %s arm; its arms are listed but not compared' % (host, scenario, baseline))
+            for label, comparison in data['comparisons'].items():
+                if not comparison['pairs']:
+                    warnings.append('%s %s: no pair index is shared by %s and %s' % (host, scenario, baseline, label))
+    fleet = compare_fleet(hosts)
+    gate = gate_hosts(hosts, params['gate_metric'], params['gate_condition'], params['gate_threshold'])
+    return {'title': params['title'], 'generated_at': generated_at, 'baseline_label': baseline,
+            'hosts': hosts, 'fleet': fleet, 'gate': gate, 'warnings': warnings, 'arms': hosts_arms}
+
+
+def public_hosts(hosts):
+    """The per-host comparison without the per-pair metric copies the gate used."""
+    result = {}
+    for host, scenarios in hosts.items():
+        result[host] = {}
+        for scenario, data in scenarios.items():
+            comparisons = {label: {'pairs': c['pairs'], 'metrics': c['metrics']}
+                           for label, c in data['comparisons'].items()}
+            result[host][scenario] = {'condition': data['condition'], 'labels': data['labels'],
+                                      'comparisons': comparisons}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Markdown
+
+def markdown_table(rows):
+    lines = ['| Metric | Before | After | Δ |', '|---|---|---|---|']
+    lines += ['| %s |' % ' | '.join(row) for row in rows]
+    return '\n'.join(lines)
+
+
+def comparison_rows(comparison):
+    rows = []
+    for metric, name in table_rows(comparison['metrics']):
+        values = comparison['metrics'][metric]
+        rows.append((name, fmt_value(values['before'], metric), fmt_value(values['after'], metric),
+                     fmt_ratio(values['ratio'], values['delta_pct']), metric, values['ratio']['median']))
+    return rows
+
+
+def fleet_rows(metrics):
+    rows = []
+    for metric, name in table_rows(metrics):
+        values = metrics[metric]
+        rows.append((name, fmt_value({'median': values['before']}, metric),
+                     fmt_value({'median': values['after']}, metric),
+                     fmt_ratio(values['ratio'], values['delta_pct']), metric, values['ratio']['median']))
+    return rows
+
+
+def gate_sentence(gate):
+    if not gate['evaluated']:
+        return 'Gate (%s under %s, x%.2f): not evaluated, %s.' % (
+            gate['metric'], gate['condition'], gate['threshold'], gate['reason'])
+    return 'Gate (%s under %s, x%.2f in every pair): %s, %s.' % (
+        gate['metric'], gate['condition'], gate['threshold'], 'REGRESSED' if gate['regressed'] else 'passed',
+        gate['reason'])
+
+
+def render_markdown(report):
+    out = ['# %s' % report['title'], '', 'Generated %s. Before is the `%s` arm; Δ is the median of the paired ratios '
+           'After/Before over the interleaved pairs, [min–max].' % (report['generated_at'], report['baseline_label']),
+           '', gate_sentence(report['gate']), '']
+    if report['fleet'] and len(report['hosts']) > 1:
+        out += ['## Fleet', '']
+        for scenario, labels in sorted(report['fleet'].items()):
+            for label, metrics in labels.items():
+                hosts = max((len(v['hosts']) for v in metrics.values()), default=0)
+                out += ['### %s: %s vs %s (%s)' % (scenario, label, report['baseline_label'], plural(hosts, 'host')), '',
+                        markdown_table([row[:4] for row in fleet_rows(metrics)]), '']
+    for host, scenarios in sorted(report['hosts'].items()):
+        out += ['## %s' % host, '']
+        for scenario, data in sorted(scenarios.items()):
+            if not data['comparisons']:
+                arms = ', '.join('%s (%d)' % (label, info['arms']) for label, info in data['labels'].items())
+                out += ['### %s' % scenario, '', 'Arms: %s; nothing to compare.' % arms, '']
+            for label, comparison in data['comparisons'].items():
+                pairs = plural(len(comparison['pairs']), 'pair')
+                out += ['### %s: %s vs %s (%s)' % (scenario, label, report['baseline_label'], pairs), '',
+                        markdown_table([row[:4] for row in comparison_rows(comparison)]), '']
+    if report['warnings']:
+        out += ['## Warnings', ''] + ['- %s' % warning for warning in report['warnings']] + ['']
+    return '\n'.join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Charts
+
+def nines(q):
+    """Percentile to a position where 90, 99 and 99.9 are evenly spaced, so the tail is readable."""
+    return -math.log10(max(1e-5, 1 - q / 100.0))
+
+
+class Charts(object):
+    """matplotlib with the Agg backend, each figure returned as an inline <svg> element."""
+
+    def __init__(self):
+        matplotlib.use('Agg')
+        from matplotlib import pyplot
+        self.pyplot = pyplot
+        self.count = 0
+        matplotlib.rcParams['svg.fonttype'] = 'none'
+
+    def svg(self, figure):
+        self.count += 1
+        # Inline SVGs share the page's id space; a salt per chart keeps their clip-path ids apart, and a fixed salt
+        # keeps the output reproducible.
+        matplotlib.rcParams['svg.hashsalt'] = 'aitune-chart-%d' % self.count
+        buffer = io.StringIO()
+        # No metadata block: it only carries a date (making reports differ for equal data) and RDF namespaces.
+        figure.savefig(buffer, format='svg', bbox_inches='tight',
+                       metadata={'Date': None, 'Creator': None, 'Format': None, 'Type': None})
+        self.pyplot.close(figure)
+        text = buffer.getvalue()
+        return text[text.index('<svg'):]
+
+    def distribution(self, host, scenario, data, baseline):
+        figure, axes = self.pyplot.subplots(figsize=(7.5, 3.6))
+        colours = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b']
+        metric = None
+        drawn = False
+        for number, (label, arms) in enumerate(data['arms'].items()):
+            colour = colours[number % len(colours)]
+            for index, arm in enumerate(arms):
+                dist = (arm.get('summary') or {}).get('distribution')
+                if not dist or not dist.get('values'):
+                    continue
+                points = [(nines(q), v) for q, v in zip(dist['quantiles'], dist['values'])
+                          if v is not None and v > 0 and q < 100]
+                if not points:
+                    continue
+                metric = dist.get('metric')
+                axes.plot([p[0] for p in points], [p[1] for p in points], color=colour, alpha=0.75,
+                          linewidth=1.8 if label == baseline else 1.4, label=label if index == 0 else None)
+                drawn = True
+        if not drawn:
+            self.pyplot.close(figure)
+            return None
+        ticks = [50, 90, 99, 99.9, 99.99]
+        axes.set_xticks([nines(q) for q in ticks])
+        axes.set_xticklabels(['p%g' % q for q in ticks])
+        axes.set_yscale('log')
+        axes.set_ylabel((metric or 'latency').replace('_us', ' (µs)').replace('_ms', ' (ms)'))
+        axes.set_title('%s: %s, latency by percentile, one line per arm' % (host, scenario), fontsize=10)
+        axes.grid(True, which='both', alpha=0.3)
+        axes.legend(fontsize=8)
+        return self.svg(figure)
+
+    def ratio_bars(self, scenario, label, baseline, per_host):
+        """Horizontal bars of the median paired ratio per host and metric, min–max as error bars, log scale."""
+        metrics = [m for m in BAR_METRICS if any(m in host_metrics for host_metrics in per_host.values())]
+        hosts = sorted(per_host)
+        if not metrics or not hosts:
+            return None
+        figure, axes = self.pyplot.subplots(figsize=(7.5, 0.5 + 0.45 * len(hosts) * len(metrics)))
+        height = 0.8 / len(metrics)
+        for number, metric in enumerate(metrics):
+            ys, widths, low, high = [], [], [], []
+            for row, host in enumerate(hosts):
+                stats = per_host[host].get(metric)
+                if not stats or stats['median'] is None:
+                    continue
+                ys.append(row + number * height)
+                widths.append(stats['median'])
+                low.append(stats['median'] - stats['min'])
+                high.append(stats['max'] - stats['median'])
+            if ys:
+                # Bars grow from 1 (no change) towards the ratio, so improvements and regressions point apart.
+                axes.barh(ys, [width - 1 for width in widths], height=height, left=1, label=DISPLAY.get(metric, metric),
+                          alpha=0.85)
+                axes.errorbar(widths, ys, xerr=[low, high], fmt='none', ecolor='#333', elinewidth=1, capsize=2)
+        axes.axvline(1.0, color='#444', linewidth=1)
+        axes.set_xscale('log')
+        axes.set_yticks([row + 0.4 - height / 2 for row in range(len(hosts))])
+        axes.set_yticklabels(hosts)
+        axes.set_xlabel('%s / %s, median of paired ratios (below 1: lower)' % (label, baseline))
+        axes.set_title('%s: %s vs %s per host' % (scenario, label, baseline), fontsize=10)
+        axes.grid(True, axis='x', which='both', alpha=0.3)
+        axes.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
+        return self.svg(figure)
+
+
+def draw_charts(report, hosts_arms):
+    """{('dist', host, scenario): svg, ('bars', scenario, label): svg}."""
+    charts = Charts()
+    baseline = report['baseline_label']
+    result = {}
+    for host, arms in sorted(hosts_arms.items()):
+        by_scenario = {}
+        for arm in arms:
+            by_scenario.setdefault(scenario_of(arm), {}).setdefault(arm['label'], []).append(arm)
+        for scenario, labels in sorted(by_scenario.items()):
+            ordered = {label: labels[label] for label in sorted(labels, key=lambda name: (name != baseline, name))}
+            svg = charts.distribution(host, scenario, {'arms': ordered}, baseline)
+            if svg:
+                result[('dist', host, scenario)] = svg
+    per_label = {}
+    for host, scenarios in report['hosts'].items():
+        for scenario, data in scenarios.items():
+            for label, comparison in data['comparisons'].items():
+                per_label.setdefault((scenario, label), {})[host] = {
+                    metric: values['ratio'] for metric, values in comparison['metrics'].items()}
+    for (scenario, label), per_host in sorted(per_label.items()):
+        svg = charts.ratio_bars(scenario, label, baseline, per_host)
+        if svg:
+            result[('bars', scenario, label)] = svg
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# HTML
+
+def html_table(rows):
+    escape = html.escape
+    lines = ['<table>', '<tr><th>Metric</th><th>Before</th><th>After</th><th>Δ</th></tr>']
+    for name, before, after, delta, metric, ratio_median in rows:
+        css = direction_class(metric, ratio_median)
+        lines.append('<tr><td>%s</td><td>%s</td><td>%s</td><td%s>%s</td></tr>' % (
+            escape(name), escape(before), escape(after), ' class="%s"' % css if css else '', escape(delta)))
+    lines.append('</table>')
+    return '\n'.join(lines)
+
+
+def render_html(report, charts):
+    escape = html.escape
+    gate = report['gate']
+    gate_class = 'gate-regressed' if gate['regressed'] else 'gate-ok'
+    out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
+           '<title>%s</title>' % escape(report['title']), '<style>%s</style></head><body>' % CSS,
+           '<h1>%s</h1>' % escape(report['title']),
+           '<p>Generated %s. Before is the <code>%s</code> arm; Δ is the median of the paired ratios After/Before over '
+           'the interleaved pairs, [min–max].</p>' % (escape(report['generated_at']), escape(report['baseline_label'])),
+           '<p class="%s">%s</p>' % (gate_class, escape(gate_sentence(gate)))]
+    if report['fleet'] and len(report['hosts']) > 1:
+        out.append('<h2>Fleet</h2>')
+        for scenario, labels in sorted(report['fleet'].items()):
+            for label, metrics in labels.items():
+                hosts = max((len(v['hosts']) for v in metrics.values()), default=0)
+                out.append('<h3>%s: %s vs %s (%s)</h3>' % (
+                    escape(scenario), escape(label), escape(report['baseline_label']), plural(hosts, 'host')))
+                out.append(html_table(fleet_rows(metrics)))
+    for key in sorted(k for k in charts if k[0] == 'bars'):
+        out.append('<figure>%s</figure>' % charts[key])
+    for host, scenarios in sorted(report['hosts'].items()):
+        out.append('<h2>%s</h2>' % escape(host))
+        for scenario, data in sorted(scenarios.items()):
+            out.append('<h3>%s</h3>' % escape(scenario))
+            if not data['comparisons']:
+                arms = ', '.join('%s (%d)' % (label, info['arms']) for label, info in data['labels'].items())
+                out.append('<p>Arms: %s; nothing to compare.</p>' % escape(arms))
+            for label, comparison in data['comparisons'].items():
+                out.append('<h4>%s vs %s (%s)</h4>' % (escape(label), escape(report['baseline_label']),
+                                                       plural(len(comparison['pairs']), 'pair')))
+                out.append(html_table(comparison_rows(comparison)))
+            svg = charts.get(('dist', host, scenario))
+            if svg:
+                out.append('<figure>%s</figure>' % svg)
+    if report['warnings']:
+        out.append('<h2>Warnings</h2><ul>%s</ul>' % ''.join('<li>%s</li>' % escape(w) for w in report['warnings']))
+    out.append('</body></html>')
+    return '\n'.join(out) + '\n'
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+
+def write_file(path, text):
+    temporary = path + '.tmp'
+    with io.open(temporary, 'w', encoding='utf-8') as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            results=dict(type='dict', required=True),
+            output_dir=dict(type='path', required=True),
+            title=dict(type='str', default='Kernel tuning benchmark'),
+            baseline_label=dict(type='str', default='stock'),
+            timestamp=dict(type='str'),
+            gate_metric=dict(type='str', default='wake_p99_us'),
+            gate_condition=dict(type='str', default='load'),
+            gate_threshold=dict(type='float', default=1.10),
+            charts=dict(type='bool', default=True),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params['charts'] and not HAS_MATPLOTLIB:
+        module.fail_json(msg=missing_required_lib('matplotlib'), exception=MATPLOTLIB_IMPORT_ERROR)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    timestamp = params['timestamp'] or now.strftime('%Y%m%dT%H%M%SZ')
+    if not TIMESTAMP.match(timestamp) or timestamp in ('.', '..'):
+        module.fail_json(msg='timestamp %r may hold only letters, digits, ".", "_" and "-"' % timestamp)
+    if params['gate_threshold'] < 1:
+        module.fail_json(msg='gate_threshold is a factor of at least 1 (1.10 means 10 %% worse), got %s'
+                         % params['gate_threshold'])
+    try:
+        hosts_arms = normalise_arms(params['results'])
+    except ReportError as exc:
+        module.fail_json(msg=str(exc))
+    report = build_report(params, hosts_arms, now.strftime('%Y-%m-%dT%H:%M:%SZ'))
+    report_dir = os.path.join(params['output_dir'], timestamp)
+    files = {kind: os.path.join(report_dir, 'report.' + kind) for kind in ('json', 'md', 'html')}
+    public = dict(report, hosts=public_hosts(report['hosts']))
+    if not module.check_mode:
+        charts = draw_charts(report, hosts_arms) if params['charts'] else {}
+        try:
+            os.makedirs(report_dir, exist_ok=True)
+            write_file(files['json'], json.dumps(public, indent=1, sort_keys=True, default=str) + '\n')
+            write_file(files['md'], render_markdown(report))
+            write_file(files['html'], render_html(report, charts))
+        except (IOError, OSError) as exc:
+            module.fail_json(msg='writing the report to %s: %s' % (report_dir, exc))
+    for warning in report['warnings']:
+        module.warn(warning)
+    module.exit_json(changed=True, report_dir=report_dir, files=files, gate=report['gate'],
+                     hosts=public['hosts'], fleet=report['fleet'])
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,262 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import shlex
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from ansible_collections.aitune.kernel.plugins.module_utils import _module
+from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import PMQOS_UNIT, pmqos_unit
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
+from ansible_collections.aitune.kernel.plugins.modules import cpuidle, restore
+from ansible_collections.aitune.kernel.tests.unit.cputree import make_cpu_host
+from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+
+CASES_DIR = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'cases')
+with open(os.path.join(CASES_DIR, 'cpuidle_apply.yml')) as _handle:
+    APPLY = yaml.safe_load(_handle)
+with open(os.path.join(CASES_DIR, 'cpuidle_bad_input.yml')) as _handle:
+    BAD_INPUT = yaml.safe_load(_handle)
+
+NOT_STATE = ('/var/lib/aitune',)
+TMPFILES = '/etc/tmpfiles.d/aitune.conf'
+UNIT_PATH = '/etc/systemd/system/' + PMQOS_UNIT
+STATE3 = '/sys/devices/system/cpu/cpu0/cpuidle/state3/disable'
+
+
+@pytest.fixture
+def cpu_host(make_host, monkeypatch):
+    return lambda *trees, **kwargs: make_cpu_host(make_host, monkeypatch.setattr, *trees, **kwargs)
+
+
+class FakeSystemd(object):
+    """Stands in for systemd, which the fake tree does not run: records the engine's calls and keeps units active
+    between start and stop. ``failing`` units start but do not stay active, as a service whose command exits."""
+
+    def __init__(self, host):
+        self.host = host
+        self.calls = []
+        self.active = set()
+        self.failing = set()
+
+    def daemon_reload(self):
+        self.calls.append(('daemon-reload',))
+
+    def start(self, unit, restart=False):
+        self.calls.append(('restart' if restart else 'start', unit, self.host.exists('/etc/systemd/system/' + unit)))
+        if unit not in self.failing:
+            self.active.add(unit)
+
+    def stop(self, unit):
+        self.calls.append(('stop', unit, self.host.exists('/etc/systemd/system/' + unit)))
+        self.active.discard(unit)
+
+    def is_active(self, unit):
+        return unit in self.active
+
+
+@pytest.fixture
+def systemd(monkeypatch):
+    """Make the modules find systemd as PID 1: open_engine's engine gets a FakeSystemd for the host's root."""
+    holder = {}
+    real_open_engine = _module.open_engine
+
+    def open_engine(module):
+        engine = real_open_engine(module)
+        engine.systemctl = holder['systemd']
+        return engine
+
+    monkeypatch.setattr(_module, 'open_engine', open_engine)
+    monkeypatch.setattr(restore, 'open_engine', open_engine)
+
+    def attach(host):
+        holder['systemd'] = FakeSystemd(host)
+        return holder['systemd']
+    return attach
+
+
+def _prepare(cpu_host, case):
+    host = cpu_host(*case['trees'])
+    for path, value in (case.get('set') or {}).items():
+        host.write(path, value + '\n')
+    return host
+
+
+@pytest.mark.parametrize('case', APPLY, ids=[c['id'] for c in APPLY])
+def test_apply_check_idempotence_and_restore(cpu_host, case):
+    host = _prepare(cpu_host, case)
+    args = dict(case['args'], root=host.root)
+    original = host.snapshot(ignore=NOT_STATE)
+    # Applied knobs change the live value or, at least, the tmpfiles lines that hold them at boot.
+    will_change = bool(case['applied'])
+
+    code, result = run_module(cpuidle, args, check_mode=True)
+    assert code == 0, result
+    assert result['changed'] is will_change
+    assert sorted(n for n, e in result['knobs'].items() if e['changed']) == sorted(case['changed'])
+    assert host.kernel.writes == []
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+    code, result = run_module(cpuidle, args)
+    assert code == 0, result
+    assert result['applied'] == sorted(case['applied'])
+    assert sorted(result['unsupported']) == sorted(case['unsupported'])
+    assert sorted(n for n, e in result['knobs'].items() if e['changed']) == sorted(case['changed'])
+    assert result['not_permitted'] == {}
+    assert result['changed'] is will_change
+    assert not host.exists(UNIT_PATH)
+    for name, words in (case.get('words') or {}).items():
+        for word in words:
+            assert word in result['unsupported'][name]
+    for path, value in (case.get('values') or {}).items():
+        assert host.value(path) == value, path
+    tmpfiles = host.read(TMPFILES) if host.exists(TMPFILES) else ''
+    for line in case.get('tmpfiles') or []:
+        assert line + '\n' in tmpfiles
+    assert 'state0' not in tmpfiles
+
+    code, again = run_module(cpuidle, args)
+    assert code == 0 and again['changed'] is False, again
+
+    code, restored = run_module(restore, {'root': host.root, 'scope': 'cpuidle'})
+    assert code == 0, restored
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+
+@pytest.mark.parametrize('case', BAD_INPUT, ids=[c['id'] for c in BAD_INPUT])
+def test_bad_input_is_refused_with_no_write(cpu_host, case):
+    host = _prepare(cpu_host, case)
+    before = host.snapshot()
+    code, result = run_module(cpuidle, dict(case['args'], root=host.root))
+    assert code == 1, result
+    assert 'nothing was changed' in result['msg']
+    for word in case['error']:
+        assert word in result['msg']
+    assert host.kernel.writes == []
+    assert host.snapshot() == before
+
+
+def test_state_knob_names_rebuild_for_restore_and_drift(cpu_host):
+    host = cpu_host('cpu_intel_pstate', 'cpu_intel_idle')
+    assert [loc.path for loc in lookup('cpuidle.cpu12.state3.disable').locations] == [
+        '/sys/devices/system/cpu/cpu12/cpuidle/state3/disable']
+    run_module(cpuidle, {'root': host.root, 'cpus': '0', 'max_exit_latency_us': 10})
+    host.write(STATE3, '0\n')
+    with Engine(root=host.root) as engine:
+        assert engine.drift() == {'cpuidle.cpu0.state3.disable': {'desired': '1', 'live': '0'}}
+
+
+def test_pm_qos_holder_is_installed_started_changed_and_removed(cpu_host, systemd):
+    host = cpu_host('cpu_no_cpufreq', 'cpu_haltpoll')
+    fake = systemd(host)
+    original = host.snapshot(ignore=NOT_STATE)
+
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0}, check_mode=True)
+    assert code == 0 and result['changed'] is True, result
+    assert result['pm_qos']['state'] == 'applied' and 'check mode' in result['pm_qos']['reason']
+    assert fake.calls == [] and host.snapshot(ignore=NOT_STATE) == original
+
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0})
+    assert code == 0, result
+    assert result['pm_qos'] == {'requested': 0, 'unit': PMQOS_UNIT, 'active': True, 'state': 'applied',
+                                'reason': None}
+    assert host.read(UNIT_PATH) == pmqos_unit(0)
+    assert "printf 0x00000000 >&3" in host.read(UNIT_PATH)
+    # The unit file exists before systemd is told to start it.
+    assert fake.calls == [('daemon-reload',), ('start', PMQOS_UNIT, True)]
+    assert result['actions'] == ['systemctl daemon-reload', 'started %s' % PMQOS_UNIT]
+
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0})
+    assert code == 0 and result['changed'] is False and len(fake.calls) == 2
+
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 100})
+    assert code == 0 and result['changed'] is True
+    assert fake.calls[2:] == [('daemon-reload',), ('restart', PMQOS_UNIT, True)]
+    assert 'printf 0x00000064 >&3' in host.read(UNIT_PATH)
+
+    # A run without a request takes the holder away: stopped while its file exists, then removed.
+    code, result = run_module(cpuidle, {'root': host.root})
+    assert code == 0 and result['changed'] is True
+    assert fake.calls[4:] == [('stop', PMQOS_UNIT, True), ('daemon-reload',)]
+    assert result['pm_qos'] == {'requested': None, 'unit': PMQOS_UNIT, 'active': False, 'state': None,
+                                'reason': None}
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+
+def test_restore_stops_and_removes_the_holder_and_the_states(cpu_host, systemd):
+    host = cpu_host('cpu_intel_pstate', 'cpu_intel_idle')
+    fake = systemd(host)
+    original = host.snapshot(ignore=NOT_STATE)
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 2, 'max_exit_latency_us': 10})
+    assert code == 0, result
+    assert host.value(STATE3) == '1' and host.exists(UNIT_PATH)
+    code, result = run_module(restore, {'root': host.root, 'scope': 'cpuidle'})
+    assert code == 0 and result['changed'] is True, result
+    assert fake.calls[-2:] == [('stop', PMQOS_UNIT, True), ('daemon-reload',)]
+    assert fake.active == set()
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+
+def test_holder_that_does_not_stay_up_is_not_permitted(cpu_host, systemd):
+    host = cpu_host('cpu_intel_pstate', 'cpu_intel_idle')
+    systemd(host).failing.add(PMQOS_UNIT)
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0})
+    assert code == 0, result
+    assert result['pm_qos']['state'] == 'not_permitted' and result['pm_qos']['active'] is False
+    assert 'journalctl -u %s' % PMQOS_UNIT in result['pm_qos']['reason']
+
+
+@pytest.mark.parametrize('trees, remove_device, words', [
+    (('cpu_intel_pstate', 'cpu_no_cpuidle'), False, ['no cpuidle driver']),
+    (('cpu_intel_pstate', 'cpu_intel_idle'), True, ['/dev/cpu_dma_latency is absent', 'CONFIG_CPU_IDLE']),
+])
+def test_holder_is_unsupported_without_idle_states_or_pm_qos(cpu_host, systemd, trees, remove_device, words):
+    host = cpu_host(*trees)
+    if remove_device:
+        os.remove(host.path('/dev/cpu_dma_latency'))
+    fake = systemd(host)
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0})
+    assert code == 0, result
+    assert result['pm_qos']['state'] == 'unsupported' and result['changed'] is False
+    for word in words:
+        assert word in result['pm_qos']['reason'] and word in result['unsupported']['cpuidle.pm_qos']
+    assert fake.calls == [] and not host.exists(UNIT_PATH)
+
+
+def test_holder_command_holds_the_value_open_in_sleep(tmp_path):
+    """Run the unit's ExecStart against a plain file standing in for /dev/cpu_dma_latency: the value is written in
+    the 10-character hex form, and the descriptor stays open in the process that replaced the shell."""
+    device = str(tmp_path / 'cpu_dma_latency')
+    open(device, 'w').close()
+    exec_start = [line for line in pmqos_unit(100, device=device).splitlines() if line.startswith('ExecStart=')][0]
+    argv = shlex.split(exec_start[len('ExecStart='):])
+    assert argv[:2] == ['/bin/sh', '-c']
+    process = subprocess.Popen(argv)
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline and _comm(process.pid) != 'sleep' and process.poll() is None:
+            time.sleep(0.02)
+        assert _comm(process.pid) == 'sleep'
+        with open(device) as handle:
+            assert handle.read() == '0x00000064'
+        assert os.readlink('/proc/%d/fd/3' % process.pid) == device
+    finally:
+        process.kill()
+        process.wait()
+
+
+def _comm(pid):
+    try:
+        with open('/proc/%d/comm' % pid) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None

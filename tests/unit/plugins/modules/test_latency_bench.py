@@ -1,0 +1,148 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""latency_bench through its real main(): brief real runs, the tools where installed, and the input it refuses."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import os
+import shutil
+import time
+
+import pytest
+import yaml
+
+from ansible_collections.aitune.kernel.plugins.modules import latency_bench
+from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+from ansible_collections.aitune.kernel.tests.unit.plugins.module_utils.test_bench_endpoint import (
+    FakeInferenceServer, closed_port)
+
+with open(os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'cases', 'bench_bad_input.yml')) as _handle:
+    BAD_INPUT = yaml.safe_load(_handle)
+
+BRIEF = {'duration_s': 0.5, 'warmup_s': 0.1, 'repetitions': 1}
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return not os.path.exists('/proc/%d' % pid)
+    return False
+
+
+@pytest.fixture(scope='module')
+def calibration_file(tmp_path_factory):
+    return str(tmp_path_factory.mktemp('calibration') / 'bench-calibration.json')
+
+
+def bench(calibration_file, check_mode=False, **args):
+    options = dict(BRIEF, calibration_file=calibration_file)
+    options.update(args)
+    return run_module(latency_bench, options, check_mode=check_mode)
+
+
+def assert_clean(results):
+    assert results['pids']['remaining'] == []
+    for entry in results['pids']['started']:
+        assert gone(entry['pid']), entry
+
+
+@pytest.mark.parametrize('check_mode', [False, True], ids=['run', 'check-mode'])
+def test_ring_runs_in_both_modes_and_never_reports_changed(calibration_file, check_mode):
+    code, result = bench(calibration_file, check_mode=check_mode)
+    assert code == 0, result
+    assert result['changed'] is False
+    results = result['benchmark']
+    assert set(results) == {'tool', 'workload', 'condition', 'parameters', 'runs', 'summary', 'host', 'placement',
+                            'pids', 'warnings'}
+    assert results['tool'] == 'agent' and results['workload'] == 'ring' and results['condition'] == 'idle'
+    metrics = results['summary']['metrics']
+    assert 0 < metrics['wake_p50_us']['median'] <= metrics['wake_p99_us']['median']
+    assert metrics['steps_per_s']['median'] > 0
+    assert results['host']['calibration']['iterations_per_us'] > 0
+    assert results['parameters']['iterations'] >= 1
+    assert_clean(results)
+
+
+@pytest.mark.parametrize('case', BAD_INPUT, ids=[c['id'] for c in BAD_INPUT])
+def test_bad_input_is_refused_clearly(calibration_file, case):
+    if case.get('needs') and not shutil.which(case['needs']):
+        pytest.skip('%s is not installed' % case['needs'])
+    code, result = bench(calibration_file, **case['args'])
+    assert code == 1 and result['failed'] is True, result
+    for word in case['error']:
+        assert word in result['msg'], (word, result['msg'])
+    # Nothing was started for input that is refused up front.
+    assert not (result.get('benchmark') or {}).get('pids', {}).get('started')
+
+
+def test_tool_options_must_come_with_their_settings(calibration_file):
+    code, result = bench(calibration_file, tool='fio')
+    assert code == 1 and 'fio' in result['msg']
+
+
+def test_endpoint_reports_ttft_near_the_servers_delay_and_hides_the_key(calibration_file):
+    with FakeInferenceServer(first_delay_s=0.08, token_gap_s=0.005, tokens=3) as server:
+        code, result = bench(calibration_file, tool='endpoint', condition='load', load_fraction=0.5,
+                             endpoint={'url': server.url, 'model': 'm', 'requests': 3, 'concurrency': 1,
+                                       'api_key': 'sekrit-key', 'metrics_url': server.url + '/metrics'})
+    assert code == 0, result
+    results = result['benchmark']
+    metrics = results['summary']['metrics']
+    assert 80 <= metrics['ttft_p50_ms']['median'] < 160
+    assert metrics['requests_ok']['median'] == 3
+    assert metrics['queue_time_mean_ms']['median'] is not None
+    assert results['summary']['primary'] == 'ttft'
+    assert 'api_key' not in results['parameters']['endpoint']
+    assert 'sekrit-key' not in repr(result)
+    assert [e['role'] for e in results['pids']['started']].count('load') >= 1
+    assert_clean(results)
+
+
+def test_unreachable_endpoint_fails_fast(calibration_file):
+    port = closed_port()
+    start = time.monotonic()
+    code, result = bench(calibration_file, tool='endpoint', condition='load',
+                         endpoint={'url': 'http://127.0.0.1:%d' % port, 'model': 'm', 'connect_timeout_s': 1.0})
+    assert code == 1
+    assert time.monotonic() - start < 2.0
+    assert 'unreachable' in result['msg'] and '127.0.0.1:%d' % port in result['msg']
+
+
+@pytest.mark.skipif(not shutil.which('cyclictest'), reason='cyclictest is not installed')
+def test_cyclictest_runs_with_default_system_and_its_histogram_is_parsed(calibration_file):
+    code, result = bench(calibration_file, tool='cyclictest', cyclictest={'interval_us': 500, 'histogram_us': 2000})
+    assert code == 0, result
+    run = result['benchmark']['runs'][0]
+    assert '--default-system' in run['argv'] and '--policy=other' in run['argv']
+    assert not any(arg.startswith('--priority') for arg in run['argv'])
+    metrics = run['metrics']
+    assert metrics['samples'] >= 500
+    assert 0 <= metrics['latency_p50_us'] <= metrics['latency_p99_us'] <= metrics['latency_max_us']
+    assert_clean(result['benchmark'])
+
+
+@pytest.mark.skipif(not shutil.which('fio'), reason='fio is not installed')
+def test_fio_reads_a_file_read_only_and_writes_only_when_allowed(calibration_file, tmp_path):
+    data = tmp_path / 'data.bin'
+    data.write_bytes(os.urandom(1024 * 1024))
+    before = data.read_bytes()
+    code, result = bench(calibration_file, tool='fio', fio={'path': str(data), 'direct': False})
+    assert code == 0, result
+    run = result['benchmark']['runs'][0]
+    assert '--readonly' in run['argv']
+    assert run['metrics']['iops'] > 0 and run['metrics']['io_p50_us'] > 0
+    assert data.read_bytes() == before
+    assert_clean(result['benchmark'])
+    code, result = bench(calibration_file, tool='fio', fio={'path': str(data), 'rw': 'randwrite', 'direct': False})
+    assert code == 1 and 'allow_write' in result['msg']
+    assert data.read_bytes() == before
+    writable = {'path': str(data), 'rw': 'randwrite', 'direct': False, 'allow_write': True}
+    code, result = bench(calibration_file, tool='fio', fio=writable)
+    assert code == 0, result
+    assert result['benchmark']['runs'][0]['metrics']['iops'] > 0
+    assert os.path.getsize(str(data)) == len(before)
