@@ -10,9 +10,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 import time
 
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import ABSENT, INVALID, FsError, is_write_allowed
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
+    ABSENT, INVALID, NOT_PERMITTED, FsError, is_write_allowed)
 
 STATE_DIR = '/var/lib/aitune'
 BASELINE_PATH = STATE_DIR + '/baseline.json'
@@ -32,11 +34,16 @@ class JsonStore(object):
     def __init__(self, fs, before_rename=None):
         self.fs = fs
         self.before_rename = before_rename
+        # Set when a user other than root cannot read the file (mode 0600): a preview goes on as if nothing were
+        # recorded, and any attempt to save is refused.
+        self.unreadable = None
         try:
             text = fs.read(self.path)
         except FsError as exc:
             # Only a missing file means "nothing recorded"; a planted symlink or an I/O error must stop the run.
-            if exc.kind != ABSENT:
+            if exc.kind == NOT_PERMITTED and os.geteuid() != 0:
+                self.unreadable = str(exc)
+            elif exc.kind != ABSENT:
                 raise
             text = None
         if text is None:
@@ -53,6 +60,8 @@ class JsonStore(object):
 
     def save(self):
         """Write the document, or remove it once it holds nothing."""
+        if self.unreadable:
+            raise FsError(NOT_PERMITTED, self.path, 'refused to write %s: %s' % (self.path, self.unreadable))
         if self.is_empty():
             if self.exists:
                 self.fs.remove_file(self.path)

@@ -64,6 +64,7 @@ def dropin_path(unit):
         raise ValueError('invalid systemd unit name %r' % (unit,))
     return '%s/%s.d/%s' % (UNIT_DIR, unit, DROPIN_LEAF)
 
+
 _HEADER = ('# Managed by aitune.kernel: edits here are overwritten on the next run.\n'
            '# Undo with aitune.kernel.restore, which puts back the values recorded in /var/lib/aitune/baseline.json.\n')
 

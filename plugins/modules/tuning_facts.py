@@ -111,7 +111,8 @@ ansible_facts:
           type: dict
           returned: always
         drift:
-          description: Knobs whose live value differs from the one last applied, with C(desired) and C(live).
+          description: Knobs whose live value differs from the one last applied, with C(desired) and C(live); null
+            when the user cannot read the collection's state (not root).
           type: dict
           returned: always
         reboot_required:
@@ -149,6 +150,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     HUGEPAGE_SIZES_KB, REGISTRY, hugepage_knob)
 from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, open_engine
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import State
 
 CPU = '/sys/devices/system/cpu'
 NODES = '/sys/devices/system/node'
@@ -242,6 +244,8 @@ def baseline_facts(engine):
         baseline = Baseline(engine.fs)
     except FsError as exc:
         return {'present': True, 'knobs': None, 'files': None, 'error': str(exc)}
+    if baseline.unreadable:
+        return {'present': None, 'knobs': None, 'files': None, 'error': baseline.unreadable}
     return {'present': baseline.exists, 'knobs': len(baseline.knobs()), 'files': len(baseline.files())}
 
 
@@ -286,7 +290,8 @@ def gather(engine):
         'lockdown': kernel.lockdown(),
         'debugfs_mounted': debugfs_found,
         'baseline': baseline_facts(engine),
-        'drift': engine.drift(),
+        # Without root the state is unreadable: drift is unknown (null), not "none".
+        'drift': None if State(fs).unreadable else engine.drift(),
         'reboot_required': engine.reboot_required(),
         'cpus': cpu_facts(fs),
         'user': {'uid': os.geteuid(), 'root': os.geteuid() == 0},

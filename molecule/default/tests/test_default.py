@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
-"""CFS (6.1): the guest boots the kernel this scenario is about; molecule/resources/tests/test_engine_applied.py
-checks the applied values and the CFS knob layout."""
+"""The balanced mode on CFS (6.1); molecule/resources/tests/test_mode_applied.py reads what the mode promises from the
+kernel."""
 
 
 def test_kernel_is_6_1(host):

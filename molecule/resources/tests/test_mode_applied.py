@@ -29,7 +29,7 @@ def main_pid(host, unit):
 def cpulist(text):
     cpus = set()
     for part in filter(None, text.strip().split(",")):
-        low, _, high = part.partition("-")
+        low, dummy, high = part.partition("-")
         cpus.update(range(int(low), int(high or low) + 1))
     return cpus
 
@@ -88,7 +88,8 @@ def test_latency_service_placed(host):
     needs(host, "balanced", "aggressive")
     pid = main_pid(host, "lab-agent.service")
     assert "/aitune.slice/aitune-latency.slice/lab-agent.service" in read(host, f"/proc/{pid}/cgroup")
-    assert read(host, f"/proc/{pid}/timerslack_ns") == "1"
+    # The kernel gives RT tasks no slack at all (timerslack_ns reads 0 under SCHED_FIFO, aggressive mode).
+    assert read(host, f"/proc/{pid}/timerslack_ns") == ("0" if mode(host) == "aggressive" else "1")
 
 
 def test_batch_service_placed(host):

@@ -293,5 +293,5 @@ def test_later_rules_win(block_host):
 def test_check_entries_canonicalises():
     checked = _block.check_entries([{'match': {'rotational': False}, 'io_poll': 'yes', 'nomerges': '2',
                                      'scheduler': ' none '}])
-    assert checked == [{'match': {'rotational': False}, 'settings': {'io_poll': '1', 'nomerges': '2',
-                                                                    'scheduler': 'none'}}]
+    settings = {'io_poll': '1', 'nomerges': '2', 'scheduler': 'none'}
+    assert checked == [{'match': {'rotational': False}, 'settings': settings}]
