@@ -367,6 +367,14 @@ class Engine(object):
             raise EngineError('systemd units must change (%s) but systemd is not managing this host'
                               % ', '.join(systemd_paths))
         actions = []
+        # Stopping a slice stops the services running in it. A running service that one of these drop-ins placed is
+        # started again once the files are written, where its drop-in (or its absence) now puts it: otherwise a
+        # restore would leave the host's inference server stopped along with its slice.
+        slice_stops = any(kinds[path] == FILE_UNIT and targets[path][1] is None and path.endswith('.slice')
+                          for path in systemd_paths)
+        placed_running = [unit for unit in (path.rsplit('/', 2)[1][:-2] for path in systemd_paths
+                                            if slice_stops and kinds[path] == FILE_DROPIN)
+                          if self.systemctl.is_active(unit)]
         for path in systemd_paths:
             if kinds[path] == FILE_UNIT and targets[path][1] is None:
                 self.systemctl.stop(unit_of(path))
@@ -382,6 +390,10 @@ class Engine(object):
             if kinds[path] == FILE_UNIT and after is not None:
                 self.systemctl.start(unit_of(path), restart=before is not None and not path.endswith('.slice'))
                 actions.append('started %s' % unit_of(path))
+        for unit in placed_running:
+            if not self.systemctl.is_active(unit):
+                self.systemctl.restart(unit)
+                actions.append('started %s again (stopping its slice had stopped it)' % unit)
         if any(kind == FILE_UDEV for kind in kinds.values()):
             if self.udevadm is None:
                 actions.append('udev is not running here: the rules act from the next boot')
@@ -503,9 +515,15 @@ class Engine(object):
 
     # -- reading -------------------------------------------------------------------------------------------------------
     def drift(self):
-        """Knobs whose live value differs from what the collection last applied."""
+        """Knobs whose live value differs from what the collection last applied, and the persistence files (keyed by
+        path) that no longer hold what it wrote: a deleted sysctl.d file loses nothing until the next boot, which is
+        exactly when nobody is watching."""
+        state = State(self.fs)
         drifted = {}
-        for name, entry in State(self.fs).knobs().items():
+        for path, (before, after) in file_targets(self.fs, state, Baseline(self.fs)).items():
+            drifted[path] = {'desired': 'absent' if after is None else 'as written by aitune.kernel',
+                             'live': 'absent' if before is None else 'changed'}
+        for name, entry in state.knobs().items():
             knob = lookup(name)
             try:
                 live = knob.current(self.fs.read(entry['path']))

@@ -90,8 +90,17 @@ def check_path(path):
     return path
 
 
+# Directories that may be created, empty, on the way to an allowed root: a host without Ansible installed has no
+# /etc/ansible for the local facts to go in. Nothing is ever written in them but the allowed root itself.
+CREATABLE_PARENTS = ('/etc/ansible',)
+
+
 def is_write_allowed(path):
     return any(path == top or path.startswith(top + '/') for top in WRITE_ROOTS)
+
+
+def may_create_dir(path):
+    return path in CREATABLE_PARENTS or is_write_allowed(path)
 
 
 class HostFS(object):
@@ -120,8 +129,9 @@ class HostFS(object):
                 try:
                     next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                 except OSError as exc:
-                    # Only directories inside the allowed roots are ever created (/etc/default itself is not one).
-                    if exc.errno == errno.ENOENT and create and is_write_allowed('/' + '/'.join(parts[:depth + 1])):
+                    # Only directories inside the allowed roots, and the few parents CREATABLE_PARENTS names, are ever created
+                    # (/etc/default itself is not one).
+                    if exc.errno == errno.ENOENT and create and may_create_dir('/' + '/'.join(parts[:depth + 1])):
                         os.mkdir(part, dir_mode, dir_fd=fd)
                         next_fd = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
                     elif exc.errno == errno.ENOTDIR and _is_link_at(fd, part):

@@ -52,10 +52,14 @@ def open_engine(module):
     return engine
 
 
-def exit_with_report(module, engine, report, **extra):
+def exit_with_report(module, engine, report, boot=False, **extra):
+    """Exit with the report as the result. ``boot``: the module handles boot parameters, so the result says whether
+    a reboot is required and what was done to the bootloader; other modules' settings all apply live."""
     if report.bootloader_stale and not module.check_mode:
         report.bootloader = update_bootloader(module, *report.boot_params)
     result = report.result()
+    if not boot:
+        del result['reboot_required'], result['bootloader']
     if not module._diff:
         result.pop('diff')
     for name, reason in sorted(result['not_permitted'].items()):

@@ -196,14 +196,6 @@ actions:
   returned: always
   type: list
   elements: str
-reboot_required:
-  description: Always false; queue settings apply live.
-  returned: always
-  type: bool
-bootloader:
-  description: Unused by this module, always null.
-  returned: always
-  type: str
 kernel:
   description: The running kernel release.
   returned: always

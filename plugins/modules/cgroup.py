@@ -157,14 +157,6 @@ actions:
   returned: always
   type: list
   elements: str
-reboot_required:
-  description: Always false; slices act at once.
-  returned: always
-  type: bool
-bootloader:
-  description: Unused by this module, always null.
-  returned: always
-  type: str
 kernel:
   description: The running kernel release.
   returned: always

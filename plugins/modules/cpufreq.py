@@ -157,14 +157,6 @@ files:
   type: list
   elements: str
   sample: [/etc/tmpfiles.d/aitune.conf]
-reboot_required:
-  description: Always false; cpufreq settings apply live.
-  returned: always
-  type: bool
-bootloader:
-  description: Unused by this module, always null.
-  returned: always
-  type: str
 kernel:
   description: The running kernel release.
   returned: always

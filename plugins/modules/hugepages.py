@@ -322,7 +322,7 @@ def main():
     for name, entry in report.knobs.items():
         if entry['value'] is not None and int(entry['value']) < int(entry['desired']):
             shortfall[name] = int(entry['desired']) - int(entry['value'])
-    exit_with_report(module, engine, report, shortfall=shortfall, boot_params=params,
+    exit_with_report(module, engine, report, boot=True, shortfall=shortfall, boot_params=params,
                      mount=mount_outcome(engine, mount, unit))
 
 

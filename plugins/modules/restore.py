@@ -109,7 +109,7 @@ def main():
     except ENGINE_ERRORS as exc:
         engine.close()
         module.fail_json(msg=str(exc))
-    exit_with_report(module, engine, report)
+    exit_with_report(module, engine, report, boot=True)
 
 
 if __name__ == '__main__':

@@ -110,14 +110,6 @@ files:
   type: list
   elements: str
   sample: [/etc/sysctl.d/90-aitune.conf]
-reboot_required:
-  description: Always false for scheduler knobs, which all apply live.
-  returned: always
-  type: bool
-bootloader:
-  description: Unused by this module, always null.
-  returned: always
-  type: str
 kernel:
   description: The running kernel release.
   returned: always

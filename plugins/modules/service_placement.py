@@ -194,14 +194,6 @@ dirs:
   description: Unused by this module, always empty.
   returned: always
   type: dict
-reboot_required:
-  description: Always false.
-  returned: always
-  type: bool
-bootloader:
-  description: Unused by this module, always null.
-  returned: always
-  type: str
 kernel:
   description: The running kernel release.
   returned: always

@@ -23,6 +23,18 @@ author:
 extends_documentation_fragment:
   - aitune.kernel.common
 options:
+  gather_subset:
+    description:
+      - Which parts of C(aitune_tuning) to gather, named by their keys in RV(ansible_facts.aitune_tuning), or V(all).
+        Parts left out are not returned.
+      - A play that only needs to know whether the host still holds what it recorded asks for
+        V([kernel, cpus, user, recorded, drift]) and skips probing every knob.
+    type: list
+    elements: str
+    choices: [all, kernel, knobs, cgroup, systemd, cpufreq, cpuidle, block_devices, numa_nodes, cpus_online, lockdown,
+              debugfs_mounted, baseline, drift, reboot_required, cpus, user, recorded]
+    default: [all]
+    version_added: 0.1.0
   probe_debugfs:
     description:
       - Mount debugfs for the duration of the probe if it is not mounted, so the debugfs scheduler knobs can be
@@ -49,6 +61,10 @@ EXAMPLES = r'''
 - name: Gather tuning facts
   aitune.kernel.tuning_facts:
 
+- name: Only what tells whether the host still holds what was last recorded
+  aitune.kernel.tuning_facts:
+    gather_subset: [kernel, user, recorded, drift]
+
 - name: Show which scheduler knobs this kernel has
   ansible.builtin.debug:
     msg: "{{ aitune_tuning.knobs | dict2items | selectattr('key', 'match', '^sched') | items2dict }}"
@@ -66,76 +82,78 @@ ansible_facts:
       type: dict
       contains:
         kernel:
-          description: C(release), C(version) and C(sched_generation) (V(cfs) or V(eevdf)).
+          description: C(release), C(version), C(sched_generation) (V(cfs) or V(eevdf)) and C(boot_id), which changes
+            at every boot.
           type: dict
-          returned: always
-          sample: {release: 6.12.48+deb12-cloud-amd64, version: 6.12.48, sched_generation: eevdf}
+          returned: when gathered
+          sample: {release: 6.12.48+deb12-cloud-amd64, version: 6.12.48, sched_generation: eevdf,
+                   boot_id: 0f4c7b8e-8a51-4a0e-9d3e-1c2b3a4d5e6f}
         knobs:
           description: Every known knob with C(state), C(path), C(value) and C(reason).
           type: dict
-          returned: always
+          returned: when gathered
         cgroup:
           description: C(version) (V(v2), V(hybrid) or V(v1)) and the v2 C(controllers).
           type: dict
-          returned: always
+          returned: when gathered
         systemd:
           description: Whether systemd is PID 1.
           type: bool
-          returned: always
+          returned: when gathered
         cpufreq:
           description: C(present), C(driver) and C(governors) of CPU 0.
           type: dict
-          returned: always
+          returned: when gathered
         cpuidle:
           description: C(present), C(driver) and the idle C(states) of CPU 0 with their exit latency in microseconds.
           type: dict
-          returned: always
+          returned: when gathered
         block_devices:
           description: Whole block devices with C(rotational), C(scheduler) and C(virtual).
           type: dict
-          returned: always
+          returned: when gathered
         numa_nodes:
           description: NUMA node numbers.
           type: list
-          returned: always
+          returned: when gathered
         cpus_online:
           description: The online CPU list, as the kernel prints it.
           type: str
-          returned: always
+          returned: when gathered
         lockdown:
           description: The kernel lockdown mode, or null without the lockdown LSM.
           type: str
-          returned: always
+          returned: when gathered
         baseline:
           description: C(present), and how many C(knobs) and C(files) it holds.
           type: dict
-          returned: always
+          returned: when gathered
         drift:
           description: Knobs whose live value differs from the one last applied, with C(desired) and C(live); null
             when the user cannot read the collection's state (not root).
           type: dict
-          returned: always
+          returned: when gathered
         reboot_required:
           description: Whether applied boot parameters are not yet on the running kernel's command line.
           type: bool
-          returned: always
+          returned: when gathered
         cpus:
           description: CPU lists. C(online); C(housekeeping), CPU 0 of each NUMA node; a suggested partition into
             C(latency) (the upper half of the CPUs that are not housekeeping) and C(batch) (the rest, housekeeping
             included, where IRQs and kernel threads stay); and C(irq_serving), the CPUs device IRQs reach now.
           type: dict
-          returned: always
+          returned: when gathered
           sample: {online: 0-7, housekeeping: '0', latency: 4-7, batch: 0-3, irq_serving: 0-7}
         user:
           description: C(uid) of the user the module ran as, and C(root), whether it can change kernel settings.
           type: dict
-          returned: always
+          returned: when gathered
           sample: {uid: 0, root: true}
         recorded:
           description: What the last C(aitune.kernel.tune) run recorded in C(/etc/ansible/facts.d/aitune.fact), or
             null when it has not run here.
           type: dict
-          returned: always
+          returned: when gathered
 '''
 
 import json
@@ -250,6 +268,9 @@ def baseline_facts(engine):
 
 
 FACT_FILE = '/etc/ansible/facts.d/aitune.fact'
+SUBSETS = ('all', 'kernel', 'knobs', 'cgroup', 'systemd', 'cpufreq', 'cpuidle', 'block_devices', 'numa_nodes',
+           'cpus_online', 'lockdown', 'debugfs_mounted', 'baseline', 'drift', 'reboot_required', 'cpus', 'user',
+           'recorded')
 
 
 def cpu_facts(fs):
@@ -272,40 +293,49 @@ def recorded_fact(fs):
         return None
 
 
-def gather(engine):
+def gatherers(engine):
+    """Each part of the fact and how to read it, in the order they are read: lazily, so a subset reads only itself."""
     fs, kernel = engine.fs, engine.kernel
-    # Read before any probe can mount debugfs, so the fact shows the host as it was found.
-    debugfs_found = kernel.is_mounted('/sys/kernel/debug', 'debugfs')
-    return {
-        'kernel': {'release': kernel.release, 'version': kernel.version_string,
-                   'sched_generation': kernel.sched_generation()},
-        'knobs': knob_facts(engine),
-        'cgroup': cgroup_facts(engine),
-        'systemd': read(fs, '/proc/1/comm') == 'systemd',
-        'cpufreq': cpufreq_facts(fs),
-        'cpuidle': cpuidle_facts(fs),
-        'block_devices': block_facts(fs),
-        'numa_nodes': numa_nodes(fs),
-        'cpus_online': read(fs, CPU + '/online'),
-        'lockdown': kernel.lockdown(),
-        'debugfs_mounted': debugfs_found,
-        'baseline': baseline_facts(engine),
+    return (
+        ('kernel', lambda: {'release': kernel.release, 'version': kernel.version_string,
+                            'sched_generation': kernel.sched_generation(),
+                            'boot_id': read(fs, '/proc/sys/kernel/random/boot_id')}),
+        # Read before any probe can mount debugfs, so the fact shows the host as it was found.
+        ('debugfs_mounted', lambda: kernel.is_mounted('/sys/kernel/debug', 'debugfs')),
+        ('knobs', lambda: knob_facts(engine)),
+        ('cgroup', lambda: cgroup_facts(engine)),
+        ('systemd', lambda: read(fs, '/proc/1/comm') == 'systemd'),
+        ('cpufreq', lambda: cpufreq_facts(fs)),
+        ('cpuidle', lambda: cpuidle_facts(fs)),
+        ('block_devices', lambda: block_facts(fs)),
+        ('numa_nodes', lambda: numa_nodes(fs)),
+        ('cpus_online', lambda: read(fs, CPU + '/online')),
+        ('lockdown', kernel.lockdown),
+        ('baseline', lambda: baseline_facts(engine)),
         # Without root the state is unreadable: drift is unknown (null), not "none".
-        'drift': None if State(fs).unreadable else engine.drift(),
-        'reboot_required': engine.reboot_required(),
-        'cpus': cpu_facts(fs),
-        'user': {'uid': os.geteuid(), 'root': os.geteuid() == 0},
-        'recorded': recorded_fact(fs),
-    }
+        ('drift', lambda: None if State(fs).unreadable else engine.drift()),
+        ('reboot_required', engine.reboot_required),
+        ('cpus', lambda: cpu_facts(fs)),
+        ('user', lambda: {'uid': os.geteuid(), 'root': os.geteuid() == 0}),
+        ('recorded', lambda: recorded_fact(fs)),
+    )
+
+
+def gather(engine, subset=('all',)):
+    wanted = None if 'all' in subset else set(subset)
+    return {name: read_part() for name, read_part in gatherers(engine) if wanted is None or name in wanted}
 
 
 def main():
-    module = build_module(dict(probe_debugfs=dict(type='bool', default=True)), apply_options=False)
+    module = build_module(dict(
+        gather_subset=dict(type='list', elements='str', default=['all'], choices=list(SUBSETS)),
+        probe_debugfs=dict(type='bool', default=True),
+    ), apply_options=False)
     engine = open_engine(module)
     if not module.params['probe_debugfs']:
         engine.debugfs.mounter = None
     try:
-        facts = gather(engine)
+        facts = gather(engine, module.params['gather_subset'])
     except (EngineError, FsError) as exc:
         module.fail_json(msg=str(exc))
     finally:

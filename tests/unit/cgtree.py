@@ -376,6 +376,8 @@ class FakeSystemd(object):
         self.cgroupfs = cgroupfs
         self.calls = []
         self.services = {}
+        # Services stopped along with their slice, by unit: a restart brings the same process back.
+        self.stopped = {}
         self.processes = {}
         self.ignore = set()
         self.fail_restart = set()
@@ -402,6 +404,8 @@ class FakeSystemd(object):
         self.calls.append(('restart', unit))
         if unit in self.fail_restart:
             raise FsError(IO_ERROR, unit, 'systemctl restart %s failed (rc=1): Job for %s failed.' % (unit, unit))
+        if unit in self.stopped:
+            self.services[unit] = self.stopped.pop(unit)
         self._place(unit)
 
     def try_restart(self, unit):
@@ -430,7 +434,7 @@ class FakeSystemd(object):
 
     def _stopped(self, pid):
         for unit in [u for u, p in self.services.items() if p == pid]:
-            del self.services[unit]
+            self.stopped[unit] = self.services.pop(unit)
 
     def _place(self, unit):
         pid = self.services[unit]

@@ -27,6 +27,7 @@ except ImportError:
 
 import pytest  # noqa: E402 pylint: disable=wrong-import-position
 
+from ansible_collections.aitune.kernel.tests.unit.cputree import make_cpu_host  # noqa: E402 pylint: disable=wrong-import-position
 from ansible_collections.aitune.kernel.tests.unit.fakehost import FakeHost  # noqa: E402 pylint: disable=wrong-import-position
 
 
@@ -42,3 +43,9 @@ def make_host(tmp_path, monkeypatch):
         return host
 
     return factory
+
+
+@pytest.fixture
+def cpu_host(make_host, monkeypatch):
+    """``cpu_host(*trees, kernel='6.12')``: a fake host with the named CPU trees (cpufreq, cpuidle) and their kernel."""
+    return lambda *trees, **kwargs: make_cpu_host(make_host, monkeypatch.setattr, *trees, **kwargs)

@@ -184,3 +184,11 @@ def make_cpu_host(make_host, setattr_, *trees, **kwargs):
     add_cpu_tree(host, *trees)
     CpuKernel(host).install(setattr_)
     return host
+
+
+def make_case_host(make_cpu, case):
+    """The host a case-table row describes: its CPU trees, then the values its ``set`` entry writes first."""
+    host = make_cpu(*case['trees'])
+    for path, value in (case.get('set') or {}).items():
+        host.write(path, value + '\n')
+    return host

@@ -6,16 +6,14 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.aitune.kernel.tests.unit.fakehost import DebugfsMounter
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
-with open(os.path.join(os.path.dirname(__file__), 'cases', 'bad_input.yml')) as _handle:
-    BAD_INPUT = yaml.safe_load(_handle)
+BAD_INPUT = load_cases('bad_input.yml')
 
 LOCK_DIR = ('/var/lib/aitune',)
 SCHED_ALL = {'sched.base_slice_ns': 4000000, 'sched.migration_cost_ns': 250000, 'sched.nr_migrate': 8,

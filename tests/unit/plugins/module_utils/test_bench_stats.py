@@ -9,25 +9,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _bench
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import (
     histogram_delta, histogram_quantile, parse_histogram)
-
-CASES = os.path.join(os.path.dirname(__file__), 'cases')
-
-
-def load(name):
-    with open(os.path.join(CASES, name)) as handle:
-        return yaml.safe_load(handle)
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
 
-MATH = load('bench_math.yml')
-GATE = load('bench_gate.yml')
+MATH = load_cases('bench_math.yml')
+GATE = load_cases('bench_gate.yml')
 
 
 def values_of(case):

@@ -10,28 +10,22 @@ import errno
 import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _block
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, lookup
 from ansible_collections.aitune.kernel.tests.unit.blocktree import ElevatorEffects, build_block_devices
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
-CASES = os.path.join(os.path.dirname(__file__), 'cases')
 NVME0N1 = '/sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0/nvme0n1'
 SDA = '/sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda'
 VDA = '/sys/devices/pci0000:00/0000:00:02.0/virtio1/block/vda'
 NOT_STATE = ('/var/lib/aitune',)
 
 
-def _cases(name):
-    with open(os.path.join(CASES, name)) as handle:
-        return yaml.safe_load(handle)
-
-
-SELECTION = _cases('block_selection.yml')
-RULES = _cases('block_rules.yml')
+SELECTION = load_cases('block_selection.yml')
+RULES = load_cases('block_rules.yml')
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ __metaclass__ = type
 import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
     HousekeepingError, device_irq_actions, device_irqs, format_cpulist, format_cpumask, guard_boot_params,
@@ -18,18 +17,12 @@ from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host, kernel_mask, read_list
-
-CASES = os.path.join(os.path.dirname(__file__), 'cases')
-
-
-def _load(name):
-    with open(os.path.join(CASES, name)) as handle:
-        return yaml.safe_load(handle)
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
 
-LISTS = _load('cpus_lists.yml')
-HOUSEKEEPING = _load('cpus_housekeeping.yml')
-INTERRUPTS = _load('irq_interrupts.yml')
+LISTS = load_cases('cpus_lists.yml')
+HOUSEKEEPING = load_cases('cpus_housekeeping.yml')
+INTERRUPTS = load_cases('irq_interrupts.yml')
 
 
 def cpus(value):

@@ -6,18 +6,16 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import KernelInfo, parse_version
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
-with open(os.path.join(os.path.dirname(__file__), 'cases', 'resolution.yml')) as _handle:
-    RESOLUTION = yaml.safe_load(_handle)
+RESOLUTION = load_cases('resolution.yml')
 
 STATE_FILES = ('/var/lib/aitune',)
 

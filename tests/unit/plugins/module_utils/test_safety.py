@@ -9,13 +9,12 @@ __metaclass__ = type
 import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError, HostFS, REFUSED
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
-with open(os.path.join(os.path.dirname(__file__), 'cases', 'write_paths.yml')) as _handle:
-    WRITE_PATHS = yaml.safe_load(_handle)
+WRITE_PATHS = load_cases('write_paths.yml')
 
 AUTOGROUP = '/proc/sys/kernel/sched_autogroup_enabled'
 STATE_FILES = ('/var/lib/aitune',)

@@ -6,15 +6,14 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils._block import NO_UDEV, RULES_PATH
 from ansible_collections.aitune.kernel.plugins.modules import block_queue, restore, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.blocktree import build_block_devices
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
 NVME = '/sys/devices/pci0000:00/0000:00:04.0/nvme/nvme0'
 SDA = '/sys/devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0/block/sda'
@@ -25,8 +24,7 @@ RULES = [
     {'match': {'rotational': True}, 'scheduler': 'none', 'nomerges': 2},
 ]
 
-with open(os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'cases', 'block_bad_input.yml')) as _handle:
-    BAD_INPUT = yaml.safe_load(_handle)
+BAD_INPUT = load_cases('block_bad_input.yml')
 
 
 @pytest.fixture

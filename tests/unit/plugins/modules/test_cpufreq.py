@@ -9,19 +9,16 @@ import errno
 import os
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
 from ansible_collections.aitune.kernel.plugins.modules import cpufreq, restore
-from ansible_collections.aitune.kernel.tests.unit.cputree import make_cpu_host
+from ansible_collections.aitune.kernel.tests.unit.cputree import make_case_host
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
-CASES_DIR = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'cases')
-with open(os.path.join(CASES_DIR, 'cpufreq_apply.yml')) as _handle:
-    APPLY = yaml.safe_load(_handle)
-with open(os.path.join(CASES_DIR, 'cpufreq_bad_input.yml')) as _handle:
-    BAD_INPUT = yaml.safe_load(_handle)
+APPLY = load_cases('cpufreq_apply.yml')
+BAD_INPUT = load_cases('cpufreq_bad_input.yml')
 
 NOT_STATE = ('/var/lib/aitune',)
 TMPFILES = '/etc/tmpfiles.d/aitune.conf'
@@ -30,21 +27,9 @@ NO_TURBO = '/sys/devices/system/cpu/intel_pstate/no_turbo'
 MIN_PERF_PCT = '/sys/devices/system/cpu/intel_pstate/min_perf_pct'
 
 
-@pytest.fixture
-def cpu_host(make_host, monkeypatch):
-    return lambda *trees, **kwargs: make_cpu_host(make_host, monkeypatch.setattr, *trees, **kwargs)
-
-
-def _prepare(cpu_host, case):
-    host = cpu_host(*case['trees'])
-    for path, value in (case.get('set') or {}).items():
-        host.write(path, value + '\n')
-    return host
-
-
 @pytest.mark.parametrize('case', APPLY, ids=[c['id'] for c in APPLY])
 def test_apply_check_idempotence_and_restore(cpu_host, case):
-    host = _prepare(cpu_host, case)
+    host = make_case_host(cpu_host, case)
     args = dict(case['args'], root=host.root)
     original = host.snapshot(ignore=NOT_STATE)
     will_change = bool(case['applied'])
@@ -86,7 +71,7 @@ def test_apply_check_idempotence_and_restore(cpu_host, case):
 
 @pytest.mark.parametrize('case', BAD_INPUT, ids=[c['id'] for c in BAD_INPUT])
 def test_bad_input_is_refused_with_no_write(cpu_host, case):
-    host = _prepare(cpu_host, case)
+    host = make_case_host(cpu_host, case)
     before = host.snapshot()
     code, result = run_module(cpufreq, dict(case['args'], root=host.root))
     assert code == 1, result

@@ -11,31 +11,23 @@ import subprocess
 import time
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _module
 from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import PMQOS_UNIT, pmqos_unit
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
 from ansible_collections.aitune.kernel.plugins.modules import cpuidle, restore
-from ansible_collections.aitune.kernel.tests.unit.cputree import make_cpu_host
+from ansible_collections.aitune.kernel.tests.unit.cputree import make_case_host
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
-CASES_DIR = os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'cases')
-with open(os.path.join(CASES_DIR, 'cpuidle_apply.yml')) as _handle:
-    APPLY = yaml.safe_load(_handle)
-with open(os.path.join(CASES_DIR, 'cpuidle_bad_input.yml')) as _handle:
-    BAD_INPUT = yaml.safe_load(_handle)
+APPLY = load_cases('cpuidle_apply.yml')
+BAD_INPUT = load_cases('cpuidle_bad_input.yml')
 
 NOT_STATE = ('/var/lib/aitune',)
 TMPFILES = '/etc/tmpfiles.d/aitune.conf'
 UNIT_PATH = '/etc/systemd/system/' + PMQOS_UNIT
 STATE3 = '/sys/devices/system/cpu/cpu0/cpuidle/state3/disable'
-
-
-@pytest.fixture
-def cpu_host(make_host, monkeypatch):
-    return lambda *trees, **kwargs: make_cpu_host(make_host, monkeypatch.setattr, *trees, **kwargs)
 
 
 class FakeSystemd(object):
@@ -84,16 +76,9 @@ def systemd(monkeypatch):
     return attach
 
 
-def _prepare(cpu_host, case):
-    host = cpu_host(*case['trees'])
-    for path, value in (case.get('set') or {}).items():
-        host.write(path, value + '\n')
-    return host
-
-
 @pytest.mark.parametrize('case', APPLY, ids=[c['id'] for c in APPLY])
 def test_apply_check_idempotence_and_restore(cpu_host, case):
-    host = _prepare(cpu_host, case)
+    host = make_case_host(cpu_host, case)
     args = dict(case['args'], root=host.root)
     original = host.snapshot(ignore=NOT_STATE)
     # Applied knobs change the live value or, at least, the tmpfiles lines that hold them at boot.
@@ -134,7 +119,7 @@ def test_apply_check_idempotence_and_restore(cpu_host, case):
 
 @pytest.mark.parametrize('case', BAD_INPUT, ids=[c['id'] for c in BAD_INPUT])
 def test_bad_input_is_refused_with_no_write(cpu_host, case):
-    host = _prepare(cpu_host, case)
+    host = make_case_host(cpu_host, case)
     before = host.snapshot()
     code, result = run_module(cpuidle, dict(case['args'], root=host.root))
     assert code == 1, result

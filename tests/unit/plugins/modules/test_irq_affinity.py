@@ -6,12 +6,10 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import os
 import re
 import subprocess
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _irq
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
@@ -19,7 +17,9 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIS
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import owned_file_kind
 from ansible_collections.aitune.kernel.plugins.modules import irq_affinity, restore
 from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host
+from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
 STATE = ('/var/lib/aitune',)
 # Which CPU of an affinity the kernel delivers to is its own choice each time the affinity is written, so restoring
@@ -50,8 +50,7 @@ DEBIAN_STOCK = """# irqbalance is a daemon process that distributes interrupts a
 #IRQBALANCE_ARGS=
 """
 
-with open(os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'cases', 'irq_bad_input.yml')) as _handle:
-    BAD_INPUT = yaml.safe_load(_handle)
+BAD_INPUT = load_cases('irq_bad_input.yml')
 
 
 def affinity(host, irq):
@@ -61,26 +60,6 @@ def affinity(host, irq):
 def steer(host, check_mode=False, diff=False, **args):
     args.setdefault('devices', ['nvme*', 'mlx5*'])
     return run_module(irq_affinity, dict(args, root=host.root), check_mode=check_mode, diff=diff)
-
-
-class RecordingSystemctl(object):
-    """Stands in for systemd, which the fake tree does not run; records what the engine asked of it."""
-
-    def __init__(self, host):
-        self.host = host
-        self.calls = []
-
-    def daemon_reload(self):
-        self.calls.append(('daemon-reload',))
-
-    def start(self, unit, restart=False):
-        self.calls.append(('restart' if restart else 'start', unit, self.host.exists('/etc/systemd/system/' + unit)))
-
-    def stop(self, unit):
-        self.calls.append(('stop', unit, self.host.exists('/etc/systemd/system/' + unit)))
-
-    def try_restart(self, unit):
-        self.calls.append(('try-restart', unit))
 
 
 @pytest.fixture

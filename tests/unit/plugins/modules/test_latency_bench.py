@@ -13,15 +13,14 @@ import shutil
 import time
 
 import pytest
-import yaml
 
 from ansible_collections.aitune.kernel.plugins.modules import latency_bench
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 from ansible_collections.aitune.kernel.tests.unit.plugins.module_utils.test_bench_endpoint import (
     FakeInferenceServer, closed_port)
+from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
-with open(os.path.join(os.path.dirname(__file__), '..', 'module_utils', 'cases', 'bench_bad_input.yml')) as _handle:
-    BAD_INPUT = yaml.safe_load(_handle)
+BAD_INPUT = load_cases('bench_bad_input.yml')
 
 BRIEF = {'duration_s': 0.5, 'warmup_s': 0.1, 'repetitions': 1}
 

@@ -11,6 +11,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.modules import hugepages, memory, restore, tuning_facts
+from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
 NR_2M = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'
@@ -152,23 +153,6 @@ def test_tuning_facts_reads_only(make_host):
     assert facts['numa_nodes'] == [0, 1]
     assert facts['drift'] == {'vm.swappiness': {'desired': '10', 'live': '30'}}
     assert facts['baseline']['present'] is True
-
-
-class RecordingSystemctl(object):
-    """Stands in for systemd, which the fake tree does not run; records what the engine asked of it, and when."""
-
-    def __init__(self, host):
-        self.host = host
-        self.calls = []
-
-    def daemon_reload(self):
-        self.calls.append(('daemon-reload',))
-
-    def start(self, unit, restart=False):
-        self.calls.append(('restart' if restart else 'start', unit, self.host.exists('/etc/systemd/system/' + unit)))
-
-    def stop(self, unit):
-        self.calls.append(('stop', unit, self.host.exists('/etc/systemd/system/' + unit)))
 
 
 def test_hugetlbfs_mount_unit_is_written_started_and_removed(make_host):

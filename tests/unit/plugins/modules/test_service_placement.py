@@ -99,6 +99,21 @@ def test_restart_places_the_running_service_and_reads_it_back(placed_host):
     assert host.value('/sys/fs/cgroup/aitune.slice/aitune-latency.slice/vllm.service/cgroup.procs') == '4242'
 
 
+def test_restore_of_everything_starts_the_placed_service_again_outside_the_stopped_slice(placed_host):
+    # Stopping the latency slice stops vllm with it; restore must not leave the inference server down.
+    host, systemd = placed_host
+    run_module(cgroup, {'root': host.root})
+    run_module(service_placement, {'root': host.root, 'services': [VLLM], 'restart': True})
+    assert host.value('/sys/fs/cgroup/aitune.slice/aitune-latency.slice/vllm.service/cgroup.procs') == '4242'
+    code, undone = run_module(restore, {'root': host.root, 'scope': 'all'})
+    assert code == 0 and undone['changed'] is True, undone
+    assert ('stop', 'aitune-latency.slice') in systemd.calls and systemd.calls[-1] == ('restart', 'vllm.service')
+    assert 'started vllm.service again (stopping its slice had stopped it)' in undone['actions']
+    assert systemd.is_active('vllm.service') and not systemd.is_active('aitune-latency.slice')
+    assert host.value('/sys/fs/cgroup/system.slice/vllm.service/cgroup.procs') == '4242'
+    assert host.value('/proc/4242/timerslack_ns') == '50000'
+
+
 def test_removed_service_loses_its_dropin_and_needs_a_restart(placed_host):
     host, systemd = placed_host
     run_module(service_placement, {'root': host.root, 'services': [VLLM]})

@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""The root playbooks on this machine's real kernel, as a user runs them: a bad mode, a preview, a balanced run and
+its second run, drift put right, and restore back to the host as it was found."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import BIN, REPO, read_proc
+
+SWAPPINESS = '/proc/sys/vm/swappiness'
+FACT = '/etc/ansible/facts.d/aitune.fact'
+STATES = ('applied', 'unsupported', 'not_permitted')
+
+
+def playbook(*args):
+    environ = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+    proc = subprocess.run([os.path.join(BIN, 'ansible-playbook')] + list(args), cwd=REPO, env=environ,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=300,
+                          check=False)
+    recap = re.search(r'^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)', proc.stdout, re.M)
+    return proc.returncode, proc.stdout, (dict(zip(('ok', 'changed', 'unreachable', 'failed'), map(int, recap.groups())))
+                                          if recap else None)
+
+
+def host_state(run):
+    """What a tune run may change and restore must bring back: every knob's value as the kernel reports it, and the
+    collection's files in /etc."""
+    facts = run('aitune.kernel.tuning_facts')['ansible_facts']['aitune_tuning']
+    knobs = {name: entry['value'] for name, entry in facts['knobs'].items()}
+    etc = {path: os.path.exists(path) for path in ('/etc/sysctl.d/90-aitune.conf', '/etc/tmpfiles.d/aitune.conf', FACT)}
+    return knobs, etc
+
+
+@pytest.fixture
+def untouched(run):
+    return host_state(run)
+
+
+def test_mode_is_checked_before_any_host_is_touched(run, untouched):
+    code, out, dummy = playbook('tune.yml', '-e', 'mode=turbo')
+    assert code != 0
+    assert 'mode must be one of conservative, balanced or aggressive; got turbo' in out
+    assert 'Tune the hosts' not in out
+    assert host_state(run) == untouched
+
+
+def test_balanced_preview_run_rerun_drift_and_restore(run, untouched):
+    code, out, recap = playbook('tune.yml', '-e', 'mode=balanced', '--check', '--diff')
+    assert code == 0, out
+    assert host_state(run) == untouched, 'a --check run changed the host'
+
+    code, out, recap = playbook('tune.yml', '-e', 'mode=balanced')
+    assert code == 0 and recap['failed'] == 0, out
+    assert read_proc(SWAPPINESS) == '10'
+    with open(FACT) as handle:
+        fact = json.load(handle)
+    assert fact['mode'] == 'balanced'
+    assert set(fact['knobs'].values()) <= set(STATES)
+    # Every knob this host cannot take is reported with its reason, and did not fail the run.
+    assert sorted(fact['unsupported']) == sorted(k for k, state in fact['knobs'].items() if state == 'unsupported')
+    assert all(fact['unsupported'].values())
+
+    code, out, recap = playbook('tune.yml', '-e', 'mode=balanced')
+    assert code == 0 and recap['changed'] == 0, out
+    assert 'read back unchanged' in out
+    with open(FACT) as handle:
+        assert json.load(handle) == fact
+
+    # Drift: someone changes a value behind the collection's back; the next run finds it and puts it right.
+    with open(SWAPPINESS, 'w') as handle:
+        handle.write('33')
+    code, out, recap = playbook('tune.yml', '-e', 'mode=balanced')
+    assert code == 0 and recap['changed'] >= 1, out
+    assert read_proc(SWAPPINESS) == '10'
+
+    code, out, recap = playbook('restore.yml')
+    assert code == 0, out
+    assert host_state(run) == untouched

@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""A stand-in for systemd, which the fake trees do not run: it records what the engine asked of it, and whether the
+unit file already existed when it was asked (units must be written before they are started)."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+UNIT_DIR = '/etc/systemd/system/'
+
+
+class RecordingSystemctl(object):
+
+    def __init__(self, host):
+        self.host = host
+        self.calls = []
+
+    def daemon_reload(self):
+        self.calls.append(('daemon-reload',))
+
+    def start(self, unit, restart=False):
+        self.calls.append(('restart' if restart else 'start', unit, self.host.exists(UNIT_DIR + unit)))
+
+    def stop(self, unit):
+        self.calls.append(('stop', unit, self.host.exists(UNIT_DIR + unit)))
+
+    def try_restart(self, unit):
+        self.calls.append(('try-restart', unit))
