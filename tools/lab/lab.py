@@ -92,8 +92,9 @@ MASK_UNITS = [
     "modprobe@loop.service",
     "modprobe@dm_mod.service",
 ]
-# eth0 is configured by the initrd (static slirp address), so no network manager.
-ENABLE_UNITS = ["ssh.service"]
+# eth0 is configured by the initrd (static slirp address), so no network manager. lab-agent and lab-batch are the
+# stand-in services the mode scenarios place (guest/rootfs/etc/systemd/system).
+ENABLE_UNITS = ["ssh.service", "lab-agent.service", "lab-batch.service"]
 
 # Generators systemd runs on every boot before it loads any unit; none of them
 # finds anything to do in the lab guest (no LUKS, GPT auto-mounts, hibernation,
@@ -533,6 +534,67 @@ def pid_alive(pid: int, token: str) -> bool:
     return token.encode() in cmdline
 
 
+# -- idle states the guest firmware announces (platform key "cpuidle") -------------------------------------------------
+# QEMU's ACPI tables give the vCPUs neither _CST nor P_BLK, so a TCG guest has no cpuidle driver at all: acpi_idle finds
+# no state, haltpoll needs KVM's paravirtual CPUID leaf (TCG answers "TCGTCGTCGTCG"), intel_idle an Intel CPU model.
+# "acpi" adds an SSDT (qemu -acpitable, so the guest kernel is not tainted by a table override) with a _CST per vCPU
+# that announces one state, C1 entered by HLT. The guest's acpi_idle then registers POLL and C1, and PM QoS requests
+# and the per-state disable files act as on real hardware. There is no deeper state on purpose: TCG's MWAIT only
+# pauses on SMP guests and an I/O-port C2 returns at once, so the vCPU would spin on the shared host CPUs. A request
+# below C1's exit latency (PM QoS 0) makes the guest poll, which keeps both vCPUs busy just as on real hardware.
+CPUIDLE_MODES = ("none", "acpi")
+C1_EXIT_LATENCY_US = 1
+C1_POWER_MW = 1000
+
+
+def _aml_pkglength(body_len: int) -> bytes:
+    """AML PkgLength: the length of itself plus the body, in one to four bytes."""
+    for extra in range(4):
+        total = body_len + 1 + extra
+        if extra == 0 and total < 0x40:
+            return bytes([total])
+        if extra and total < 1 << (4 + 8 * extra):
+            return bytes([(extra << 6) | (total & 0x0F)]) + (total >> 4).to_bytes(extra, "little")
+    raise LabError(f"AML object too large ({body_len} bytes)")
+
+
+def _aml_integer(value: int) -> bytes:
+    if value in (0, 1):
+        return bytes([value])  # ZeroOp, OneOp
+    for prefix, size in ((0x0A, 1), (0x0B, 2), (0x0C, 4)):
+        if value < 1 << (8 * size):
+            return bytes([prefix]) + value.to_bytes(size, "little")
+    raise LabError(f"AML integer out of range: {value}")
+
+
+def _aml_package(*elements: bytes) -> bytes:
+    body = bytes([len(elements)]) + b"".join(elements)
+    return b"\x12" + _aml_pkglength(len(body)) + body
+
+
+def _aml_buffer(data: bytes) -> bytes:
+    body = _aml_integer(len(data)) + data
+    return b"\x11" + _aml_pkglength(len(body)) + body
+
+
+def cstate_ssdt(cpus: int) -> bytes:
+    """An SSDT giving each vCPU (QEMU names them \\_SB.CPUS.C000, C001, ...) a _CST with one C1 state entered by HLT."""
+    # Generic Register descriptor, Functional Fixed Hardware with bit offset 0: Linux enters such a C1 by HLT.
+    register = bytes([0x82, 0x0C, 0x00, 0x7F, 0, 0, 0]) + bytes(8) + b"\x79\x00"
+    cst = b"\x08_CST" + _aml_package(
+        _aml_integer(1),
+        _aml_package(_aml_buffer(register), _aml_integer(1), _aml_integer(C1_EXIT_LATENCY_US),
+                     _aml_integer(C1_POWER_MW)))
+    body = b""
+    for cpu in range(cpus):
+        path = b"\\\x2f\x03_SB_CPUS" + f"C{cpu:03X}".encode()
+        body += b"\x10" + _aml_pkglength(len(path) + len(cst)) + path + cst
+    header = struct.pack("<4sIBB6s8sI4sI", b"SSDT", 36 + len(body), 2, 0, b"AITUNE", b"LABCST  ", 1, b"AITN", 1)
+    table = bytearray(header + body)
+    table[9] = -sum(table) & 0xFF
+    return bytes(table)
+
+
 def read_pid(inst: Path) -> int | None:
     try:
         return int((inst / "qemu.pid").read_text().strip())
@@ -565,6 +627,8 @@ def qemu_cmd(inst: Path, img: Path, manifest: dict, spec: dict, port: int, token
         "-pidfile", str(inst / "qemu.pid"),
     ]
     cmd[1:1] = ["-accel", "tcg,thread=multi"] if acc == "tcg" else ["-accel", "kvm"]
+    if spec.get("cpuidle") == "acpi":
+        cmd += ["-acpitable", f"file={inst / 'cstates.aml'}"]
     if numa > 1:
         if cpus % numa or mem % numa:
             raise LabError(f"{spec['name']}: cpus ({cpus}) and memory ({mem}) must divide by numa ({numa})")
@@ -586,6 +650,9 @@ def normalize_spec(p: dict) -> dict:
         if not m:
             raise LabError(f"platform {p.get('name')}: bad memory {mem!r}")
         mem = int(m.group(1)) * (1024 if (m.group(2) or "M").upper() == "G" else 1)
+    cpuidle = str(p.get("cpuidle", "none"))
+    if cpuidle not in CPUIDLE_MODES:
+        raise LabError(f"platform {p.get('name')}: cpuidle must be one of {list(CPUIDLE_MODES)}, got {cpuidle!r}")
     return {
         "name": str(p["name"]),
         "kernel": kernel,
@@ -593,6 +660,7 @@ def normalize_spec(p: dict) -> dict:
         "cpus": int(p.get("cpus", 2)),
         "numa": int(p.get("numa") or 0),
         "nvme_size": str(p.get("nvme_size", "1G")),
+        "cpuidle": cpuidle,
     }
 
 
@@ -605,6 +673,8 @@ def start_vm(run_dir: Path, img: Path, manifest: dict, spec: dict, lifetime: int
     run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", str(img / manifest["image"]),
          str(inst / "root.qcow2")])
     run(["qemu-img", "create", "-q", "-f", "qcow2", str(inst / "nvme.qcow2"), spec["nvme_size"]])
+    if spec.get("cpuidle") == "acpi":
+        (inst / "cstates.aml").write_bytes(cstate_ssdt(int(spec["cpus"])))
     acc = accel(img, manifest)
     for attempt in range(5):
         port = free_port()

@@ -59,9 +59,12 @@ def test_extract_vmlinux_rejects_non_bzimage(tmp_path):
 
 def test_normalize_spec():
     spec = lab.normalize_spec({"name": "a", "kernel": 6.1, "memory": "2G", "numa": 2})
-    assert spec == {"name": "a", "kernel": "6.1", "memory": 2048, "cpus": 2, "numa": 2, "nvme_size": "1G"}
+    assert spec == {"name": "a", "kernel": "6.1", "memory": 2048, "cpus": 2, "numa": 2, "nvme_size": "1G",
+                    "cpuidle": "none"}
     with pytest.raises(lab.LabError):
         lab.normalize_spec({"name": "a", "kernel": "5.10"})
+    with pytest.raises(lab.LabError, match="cpuidle"):
+        lab.normalize_spec({"name": "a", "cpuidle": "haltpoll"})
 
 
 def test_qemu_cmd_numa(tmp_path):
@@ -74,6 +77,47 @@ def test_qemu_cmd_numa(tmp_path):
     assert "node,nodeid=0,cpus=0,memdev=mem0" in joined and "node,nodeid=1,cpus=1,memdev=mem1" in joined
     assert "memory-backend-ram,id=mem1,size=1024M" in joined
     assert "-device nvme,serial=" in joined
+
+
+def test_qemu_cmd_announces_idle_states_only_when_asked(tmp_path):
+    manifest = {"kernels": {"6.12": {"kernel": "vmlinux-6.12", "initrd": "initrd-6.12.img"}}}
+    plain = lab.qemu_cmd(tmp_path, tmp_path, manifest, lab.normalize_spec({"name": "a"}), 2222, "tok", "tcg")
+    assert "-acpitable" not in plain
+    spec = lab.normalize_spec({"name": "a", "cpuidle": "acpi"})
+    cmd = lab.qemu_cmd(tmp_path, tmp_path, manifest, spec, 2222, "tok", "tcg")
+    assert cmd[cmd.index("-acpitable") + 1] == f"file={tmp_path / 'cstates.aml'}"
+
+
+# _CST of one vCPU as iasl 20200925 compiles it from
+#   Name (_CST, Package () { 1, Package () { ResourceTemplate () { Register (FFixedHW, 0, 0, 0) }, 1, 1, 1000 } })
+IASL_CST = bytes.fromhex("085f435354 1220 02 01 121c 04 1114 0a11 820c00 7f 000000 0000000000000000 7900 01 01 0be803"
+                         .replace(" ", ""))
+
+
+def test_cstate_ssdt_is_a_valid_table_with_one_cst_per_cpu():
+    table = lab.cstate_ssdt(2)
+    signature, length, revision = struct.unpack_from("<4sIB", table)
+    assert (signature, length, revision) == (b"SSDT", len(table), 2)
+    assert sum(table) % 256 == 0
+    assert table.count(IASL_CST) == 2
+    assert b"\\\x2f\x03_SB_CPUSC000" + IASL_CST in table
+    assert b"\\\x2f\x03_SB_CPUSC001" + IASL_CST in table
+    assert b"C002" not in table
+
+
+def test_cstate_ssdt_names_cpus_as_qemu_does_and_grows_its_lengths():
+    table = lab.cstate_ssdt(300)
+    assert struct.unpack_from("<I", table, 4)[0] == len(table) and sum(table) % 256 == 0
+    # QEMU names vCPUs with three upper-case hex digits.
+    assert b"_SB_CPUSC00A" in table and b"_SB_CPUSC12B" in table
+
+
+def test_aml_pkglength_encodings():
+    assert lab._aml_pkglength(0x3E) == b"\x3f"
+    # 0x40 and more: the low nibble in the lead byte, the rest in the following bytes.
+    assert lab._aml_pkglength(100) == bytes([0x40 | (102 & 0x0F), 102 >> 4])
+    assert lab._aml_pkglength(4000) == bytes([0x40 | (4002 & 0x0F), 4002 >> 4])
+    assert lab._aml_pkglength(5000) == bytes([0x80 | (5003 & 0x0F)]) + (5003 >> 4).to_bytes(2, "little")
 
 
 def test_image_key_is_stable_and_content_based(tmp_path, monkeypatch):

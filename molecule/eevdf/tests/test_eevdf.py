@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
-"""EEVDF (6.12, two NUMA nodes, NVMe): the guest is the machine this scenario is about;
-molecule/resources/tests/test_engine_applied.py checks the applied values and the EEVDF knob layout."""
+"""The balanced mode on EEVDF (6.12, two NUMA nodes, NVMe): the guest is the machine this scenario is about;
+molecule/resources/tests/test_mode_applied.py reads what the mode promises from the kernel, and
+molecule/resources/tests/test_engine_applied.py the engine knobs in EEVDF's debugfs layout."""
 
 
 def test_kernel_is_6_12(host):
