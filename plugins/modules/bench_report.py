@@ -208,6 +208,8 @@ UNITS = (('_us', ' µs'), ('_ms', ' ms'), ('_pct', ' %'), ('_mhz_mean', ' MHz'),
 # Ratio bars show these, where an arm has them.
 BAR_METRICS = ('wake_p50_us', 'wake_p99_us', 'steps_per_s', 'latency_p99_us', 'io_p99_us', 'ttft_p99_ms',
                'tokens_per_s')
+# Where the ratio bars' log axis gets a labelled tick.
+RATIO_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 CSS = '''
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
@@ -436,8 +438,9 @@ class Charts(object):
 
     def __init__(self):
         matplotlib.use('Agg')
-        from matplotlib import pyplot
+        from matplotlib import pyplot, ticker
         self.pyplot = pyplot
+        self.ticker = ticker
         self.count = 0
         matplotlib.rcParams['svg.fonttype'] = 'none'
 
@@ -494,6 +497,7 @@ class Charts(object):
             return None
         figure, axes = self.pyplot.subplots(figsize=(7.5, 0.5 + 0.45 * len(hosts) * len(metrics)))
         height = 0.8 / len(metrics)
+        extent = [1.0]
         for number, metric in enumerate(metrics):
             ys, widths, low, high = [], [], [], []
             for row, host in enumerate(hosts):
@@ -504,6 +508,7 @@ class Charts(object):
                 widths.append(stats['median'])
                 low.append(stats['median'] - stats['min'])
                 high.append(stats['max'] - stats['median'])
+                extent.extend(value for value in (stats['min'], stats['max']) if value and value > 0)
             if ys:
                 # Bars grow from 1 (no change) towards the ratio, so improvements and regressions point apart.
                 axes.barh(ys, [width - 1 for width in widths], height=height, left=1, label=DISPLAY.get(metric, metric),
@@ -511,6 +516,14 @@ class Charts(object):
                 axes.errorbar(widths, ys, xerr=[low, high], fmt='none', ecolor='#333', elinewidth=1, capsize=2)
         axes.axvline(1.0, color='#444', linewidth=1)
         axes.set_xscale('log')
+        # At least ×0.5 to ×2, so a ratio near 1 does not fill the chart, and ticks at round ratios written as ratios:
+        # matplotlib's own labels for a log axis within one decade are minor ticks such as 1.025×10^0, which overlap.
+        low_limit, high_limit = min(min(extent) / 1.25, 0.5), max(max(extent) * 1.25, 2.0)
+        axes.set_xlim(low_limit, high_limit)
+        ticks = [tick for tick in RATIO_TICKS if low_limit <= tick <= high_limit]
+        axes.xaxis.set_major_locator(self.ticker.FixedLocator(ticks))
+        axes.xaxis.set_major_formatter(self.ticker.FixedFormatter(['\u00d7%g' % tick for tick in ticks]))
+        axes.xaxis.set_minor_formatter(self.ticker.NullFormatter())
         axes.set_yticks([row + 0.4 - height / 2 for row in range(len(hosts))])
         axes.set_yticklabels(hosts)
         axes.set_xlabel('%s / %s, median of paired ratios (below 1: lower)' % (label, baseline))

@@ -84,6 +84,10 @@ def test_writes_json_markdown_and_html_with_inline_svg(tmp_path):
     assert '<script' not in page
     assert not re.search(r'(src|href)="https?:|@import|url\((?!#)', page)
     assert 'Balanced &lt;mode&gt; on the fleet' in page and 'class="better"' in page
+    # The ratio bars' axis is labelled in ratios at round values, never in matplotlib's 10^x minor-tick notation.
+    bars = [figure for figure in page.split('<figure')[1:] if 'vs stock per host' in figure]
+    assert bars and all('>×1<' in figure and '10^' not in figure for figure in bars)
+    assert '>×0.01<' in bars[-1]   # ring/load, where the ratios reach below ×0.01
     assert result['gate'] == data['gate']
     assert result['files']['html'] == os.path.join(report_dir, 'report.html')
 
