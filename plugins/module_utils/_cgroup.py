@@ -71,6 +71,7 @@ PROPERTY_CONTROLLER = {
     'io_weight': 'io',
     'uclamp_min': 'cpu',
     'uclamp_max': 'cpu',
+    'rt_runtime_us': 'cpu',
 }
 PROPERTIES = tuple(sorted(PROPERTY_CONTROLLER))
 UNIT_SETTING = {
@@ -91,7 +92,17 @@ V2_FILE = {
     'io_weight': 'io.weight',
     'uclamp_min': 'cpu.uclamp.min',
     'uclamp_max': 'cpu.uclamp.max',
+    # A v1 file: cgroup v2 has no real-time runtime per cgroup. The key only names the knob.
+    'rt_runtime_us': 'cpu.rt_runtime_us',
 }
+# Kernels built with CONFIG_RT_GROUP_SCHED give each v1 cpu cgroup a share of the real-time runtime, and a new cgroup
+# gets none: a SCHED_FIFO or SCHED_RR task cannot even be moved into it (sched_setscheduler fails with EPERM). A slice
+# that is to run real-time work asks for rt_runtime_us; its parents get the sum of what their children ask.
+RT_RUNTIME_FILE = 'cpu.rt_runtime_us'
+RT_RUNTIME_NO_V2_REASON = ('cgroup v2 has no real-time runtime per cgroup: real-time tasks run in any cgroup (a kernel '
+                           'with CONFIG_RT_GROUP_SCHED keeps them in the root of the v2 cpu controller)')
+RT_RUNTIME_SYSTEMD_REASON = ('systemd has no setting for cpu.rt_runtime_us and recreates the cgroups of its slices: '
+                             'give the slice real-time runtime where systemd does not manage the cpu controller')
 NO_V1_REASON = {
     'allowed_cpus': 'the v1 cpuset hierarchy is not managed: a v1 cpuset needs cpuset.mems and a cpuset of its own in '
                     'every parent; use cgroup v2, or the CPUAffinity of aitune.kernel.service_placement',
@@ -303,6 +314,8 @@ SLICE_FILES = {
     'cpu.shares': (lambda: IntRange(SHARES_MIN, SHARES_MAX), _V1, 'CPU shares against sibling cgroups (v1)', '1024'),
     'cpu.cfs_quota_us': (lambda: IntRange(-1, 1 << 40), _V1, 'CPU bandwidth quota per period (v1), -1 for none', '-1'),
     'cpu.cfs_period_us': (lambda: IntRange(1000, 1000000), _V1, 'CPU bandwidth period (v1)', '100000'),
+    RT_RUNTIME_FILE: (lambda: IntRange(-1, (1 << 31) - 1), _V1,
+                      'real-time runtime per cpu.rt_period_us (v1 with RT group scheduling)', '0'),
 }
 CONTROLLERS = ('cpu', 'cpuset', 'io', 'memory')
 SLICE_FILE_PATTERN = r'cgroup\.(%s)\.(%s)' % (STEM, '|'.join(re.escape(leaf) for leaf in sorted(SLICE_FILES)))
@@ -401,6 +414,8 @@ def _parse_props(fs, name, props, online, allow_housekeeping_cpus):
             parsed[prop] = check_online(fs, parse_cpulist(value, what=what), what)
         elif prop == 'memory_high':
             parsed[prop] = 'max' if str(value).strip() in ('max', 'infinity') else parse_bytes(what, value)
+        elif prop == 'rt_runtime_us':
+            parsed[prop] = 'max' if str(value).strip() == 'max' else _integer(what, value, 0, (1 << 31) - 1)
         else:
             parsed[prop] = parse_percent(what, value)
     if parsed.get('uclamp_min', 0) > parsed.get('uclamp_max', 100):
@@ -418,6 +433,8 @@ def file_values(prop, value, version):
             return [('cpu.shares', str(weight_to_shares(value)))]
         if prop == 'cpu_quota_percent':
             return [('cpu.cfs_period_us', str(PERIOD_US)), ('cpu.cfs_quota_us', str(quota_us(value)))]
+        if prop == 'rt_runtime_us':
+            return [(RT_RUNTIME_FILE, str(value))]
         if prop not in DIRECT_PROPERTIES:
             return []
     leaf = V2_FILE[prop]
@@ -570,6 +587,15 @@ def _unsupported_here(plan, prop):
         # once the cgroup exists, and the engine reports that.
         return 'cpu.uclamp.* needs a kernel with CONFIG_UCLAMP_TASK_GROUP; this one has no uclamp at all (%s is ' \
                'missing)' % UCLAMP_SYSCTL
+    if prop == 'rt_runtime_us':
+        if plan.version == 2:
+            return RT_RUNTIME_NO_V2_REASON
+        if plan.mode == SYSTEMD:
+            return RT_RUNTIME_SYSTEMD_REASON
+        if not plan.layout.fs.lexists('%s/%s' % (plan.layout.v1_cpu, RT_RUNTIME_FILE)):
+            return ('this kernel has no RT group scheduling (CONFIG_RT_GROUP_SCHED; %s/%s is missing): real-time '
+                    'tasks need no runtime of their cgroup' % (plan.layout.v1_cpu, RT_RUNTIME_FILE))
+        return None
     if plan.version == 1:
         if prop in DIRECT_PROPERTIES or prop in ('cpu_weight', 'cpu_quota_percent'):
             return None if plan.layout.v1_cpu else 'no v1 cpu hierarchy is mounted: %s' % plan.layout.describe()
@@ -613,6 +639,7 @@ def _plan_cgroupfs(plan):
             dirs.add(cgroup_path(mount, stem))
     plan.dirs = sorted(dirs, key=lambda path: (path.count('/'), path))
     blocked = {}
+    rt_requests = {}
     for spec in plan.specs:
         for prop in sorted(spec.props):
             name = 'cgroup.%s.%s' % (spec.stem, V2_FILE[prop])
@@ -626,8 +653,37 @@ def _plan_cgroupfs(plan):
                 if why:
                     plan.preset(name, 'not_permitted', None, None, why)
                     continue
+            if prop == 'rt_runtime_us':
+                rt_requests[spec.stem] = spec.props[prop]
+                continue
             for leaf, file_value in file_values(prop, spec.props[prop], plan.version):
                 plan.desired['cgroup.%s.%s' % (spec.stem, leaf)] = file_value
+    if rt_requests:
+        _plan_rt_runtime(plan, rt_requests)
+
+
+def _plan_rt_runtime(plan, requests):
+    """cpu.rt_runtime_us for the slices that asked ({stem: microseconds or 'max'}) and every slice above them: the
+    kernel refuses a child more runtime than its parent, and children whose sum exceeds the parent's."""
+    root_path = '%s/%s' % (plan.mount, RT_RUNTIME_FILE)
+    root = int(plan.layout.fs.read(root_path).strip())
+    if root <= 0:
+        for stem in requests:
+            plan.preset('cgroup.%s.%s' % (stem, RT_RUNTIME_FILE), 'unsupported', None, None,
+                        '%s is %d: the root cgroup has no real-time runtime to hand out' % (root_path, root))
+        return
+    wanted = {stem: root if value == 'max' else value for stem, value in requests.items()}
+    totals = dict(wanted)
+    for stem, value in wanted.items():
+        for parent in ancestors(stem):
+            if parent not in wanted:
+                totals[parent] = totals.get(parent, 0) + value
+    over = sorted('%s.slice (%d)' % (stem, value) for stem, value in totals.items() if value > root)
+    if over:
+        raise ValidationError('invalid slices, nothing was changed: rt_runtime_us asks more real-time runtime than '
+                              'the root cgroup has (%s is %d) for %s' % (root_path, root, ', '.join(over)))
+    for stem, value in totals.items():
+        plan.desired['cgroup.%s.%s' % (stem, RT_RUNTIME_FILE)] = str(value)
 
 
 def _enable(plan, stem, controller, blocked):

@@ -61,7 +61,12 @@ options:
         back rounded down to whole pages);
         C(io_weight) (1 to 10000: C(IOWeight=), C(io.weight));
         C(uclamp_min) and C(uclamp_max) (percent, 0 to 100: C(cpu.uclamp.min), C(cpu.uclamp.max), on kernels built
-        with C(CONFIG_UCLAMP_TASK_GROUP))."
+        with C(CONFIG_UCLAMP_TASK_GROUP));
+        C(rt_runtime_us) (microseconds per C(cpu.rt_period_us), or V(max) for all the root cgroup has:
+        C(cpu.rt_runtime_us), written directly on a cgroup v1 cpu hierarchy of a kernel with RT group scheduling,
+        C(CONFIG_RT_GROUP_SCHED), where a new cgroup gets no real-time runtime and a SCHED_FIFO or SCHED_RR task
+        cannot enter it. The slices above it get the sum their children ask for. Elsewhere real-time tasks need no
+        runtime of their cgroup, and it is reported V(unsupported) with the reason)."
       - The C(allowed_cpus) of a slice whose C(cpu_weight) is above 100, which outranks the rest of the host, must
         leave at least one housekeeping CPU (CPU 0 of each NUMA node and the CPUs serving device IRQs) out; see
         O(allow_housekeeping_cpus).

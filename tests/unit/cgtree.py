@@ -148,8 +148,10 @@ class CgroupFS(object):
     def _v1_files(h):
         files = {'tasks': '', 'cgroup.clone_children': '0', 'notify_on_release': '0'}
         if 'cpu' in h.controllers:
+            # RT group scheduling (CONFIG_RT_GROUP_SCHED, as on the development machines): a new cgroup gets no
+            # real-time runtime; the root's is set in build().
             files.update({'cpu.shares': '1024', 'cpu.cfs_quota_us': '-1', 'cpu.cfs_period_us': '100000',
-                          'cpu.stat': 'nr_periods 0'})
+                          'cpu.stat': 'nr_periods 0', 'cpu.rt_runtime_us': '0', 'cpu.rt_period_us': '1000000'})
             if h.uclamp:
                 files.update({'cpu.uclamp.min': '0.00', 'cpu.uclamp.max': 'max'})
         if 'cpuacct' in h.controllers:
@@ -261,6 +263,21 @@ class CgroupFS(object):
     def _cpu_shares(self, h, directory, host_path, text):
         self._int(host_path, text, 2, 262144, clamp=True)
 
+    def _rt_runtime(self, h, directory, host_path, text):
+        """As the kernel's tg_rt_schedulable: no more than the parent has, the children's sum within it, and never
+        below what the children already hold (EBUSY)."""
+        if not re.match(r'^(-1|[0-9]+)$', text) or directory == h.mount:
+            raise _oserror(errno.EINVAL)
+        value = int(text)
+        parent = directory.rsplit('/', 1)[0]
+        siblings = [int(self.host.value(child + '/cpu.rt_runtime_us')) for child in self.children(parent)
+                    if child != directory]
+        if value < 0 or value + sum(siblings) > int(self.host.value(parent + '/cpu.rt_runtime_us')):
+            raise _oserror(errno.EINVAL)
+        if sum(int(self.host.value(child + '/cpu.rt_runtime_us')) for child in self.children(directory)) > value:
+            raise _oserror(errno.EBUSY)
+        self._put(host_path, text)
+
     def _cfs_quota(self, h, directory, host_path, text):
         if text != '-1' and not (text.isdigit() and int(text) >= 1000):
             raise _oserror(errno.EINVAL)
@@ -337,6 +354,7 @@ _WRITERS = {
     'cpu.shares': CgroupFS._cpu_shares,
     'cpu.cfs_quota_us': CgroupFS._cfs_quota,
     'cpu.cfs_period_us': CgroupFS._cfs_period,
+    'cpu.rt_runtime_us': CgroupFS._rt_runtime,
     'cpuset.cpus': CgroupFS._cpuset_cpus,
     'memory.high': CgroupFS._memory_high,
     'io.weight': CgroupFS._io_weight,

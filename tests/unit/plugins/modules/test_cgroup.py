@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 
 import pytest
 
@@ -259,6 +260,63 @@ def test_cgroupfs_v1_uses_cpu_shares_and_cfs_quota(make_host):
     code, undone = run_module(restore, {'root': host.root, 'scope': 'cgroup'})
     assert code == 0, undone
     assert host.snapshot(ignore=NOT_STATE) == original
+
+
+def test_cgroupfs_v1_gives_real_time_runtime_to_the_slice_and_its_parent(make_host):
+    # With RT group scheduling a new v1 cgroup has no real-time runtime, and a SCHED_FIFO task cannot enter it.
+    host = make_host('6.18')
+    install_layout(host, 'hybrid_dev')
+    original = host.snapshot(ignore=NOT_STATE)
+    slices = {'aitune-latency.slice': {'cpu_weight': 10000, 'rt_runtime_us': 'max'},
+              'aitune-batch.slice': {'cpu_weight': 1}}
+    code, result = run_module(cgroup, {'root': host.root, 'slices': slices})
+    assert code == 0, result
+    cpu = '/sys/fs/cgroup/cpu/aitune.slice'
+    # The parent first (the kernel refuses a child more than its parent has), both with the root's 950000.
+    assert host.value(cpu + '/cpu.rt_runtime_us') == '950000'
+    assert host.value(cpu + '/aitune-latency.slice/cpu.rt_runtime_us') == '950000'
+    assert host.value(cpu + '/aitune-batch.slice/cpu.rt_runtime_us') == '0'
+    assert result['knobs']['cgroup.aitune.cpu.rt_runtime_us']['state'] == 'applied'
+    assert run_module(cgroup, {'root': host.root, 'slices': slices})[1]['changed'] is False
+    code, undone = run_module(restore, {'root': host.root, 'scope': 'cgroup'})
+    assert code == 0, undone
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+
+def test_real_time_runtime_beyond_the_root_is_refused_before_any_write(make_host):
+    host = make_host('6.18')
+    install_layout(host, 'hybrid_dev')
+    before = host.snapshot()
+    slices = {'aitune-latency.slice': {'rt_runtime_us': 600000}, 'aitune-batch.slice': {'rt_runtime_us': 600000}}
+    code, result = run_module(cgroup, {'root': host.root, 'slices': slices})
+    assert code == 1 and 'more real-time runtime than the root cgroup has' in result['msg'], result
+    assert 'aitune.slice (1200000)' in result['msg']
+    assert host.snapshot() == before
+
+
+@pytest.mark.parametrize('layout, words', [
+    ('v2_plain', 'cgroup v2 has no real-time runtime per cgroup'),
+    ('hybrid_systemd', 'systemd has no setting for cpu.rt_runtime_us'),
+])
+def test_real_time_runtime_where_no_cgroup_holds_one_is_unsupported(make_host, monkeypatch, layout, words):
+    host = make_host('6.12')
+    cgroupfs = install_layout(host, layout)
+    if layout == 'hybrid_systemd':
+        use_systemd(monkeypatch, FakeSystemd(host, cgroupfs), cgroup, restore)
+    code, result = run_module(cgroup, {'root': host.root, 'slices': {'aitune-latency.slice': {'rt_runtime_us': 'max'}}})
+    assert code == 0, result
+    assert words in result['unsupported']['cgroup.aitune-latency.cpu.rt_runtime_us']
+
+
+def test_real_time_runtime_on_a_kernel_without_rt_group_scheduling_is_unsupported(make_host):
+    host = make_host('6.18')
+    install_layout(host, 'hybrid_dev')
+    os.unlink(host.path('/sys/fs/cgroup/cpu/cpu.rt_runtime_us'))
+    code, result = run_module(cgroup, {'root': host.root, 'slices': {'aitune-latency.slice': {'rt_runtime_us': 1000}}})
+    assert code == 0, result
+    assert 'no RT group scheduling' in result['unsupported']['cgroup.aitune-latency.cpu.rt_runtime_us']
+    assert not host.exists('/sys/fs/cgroup/cpu/aitune.slice/cpu.rt_runtime_us') or \
+        host.value('/sys/fs/cgroup/cpu/aitune.slice/cpu.rt_runtime_us') == '0'
 
 
 def test_no_cgroup_hierarchy_is_unsupported(make_host):
