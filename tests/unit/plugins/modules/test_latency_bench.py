@@ -125,6 +125,31 @@ def test_cyclictest_runs_with_default_system_and_its_histogram_is_parsed(calibra
     assert_clean(result['benchmark'])
 
 
+@pytest.mark.parametrize('target, words', [
+    ('directory', 'is neither a regular file nor a block device'),
+    ('/dev/null', 'is neither a regular file nor a block device'),
+    ('missing', 'No such file or directory'),
+    ('small', 'smaller than one 4 KiB block'),
+    ('write', 'set fio.allow_write: true'),
+])
+def test_fio_refuses_a_path_it_must_not_use_before_starting_anything(calibration_file, tmp_path, monkeypatch, target,
+                                                                      words):
+    # Only fio's presence is stood in for (these checks run before fio would); the path checks are the real ones.
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, 'which', lambda name, *args, **kwargs: '/usr/bin/fio' if name == 'fio'
+                        else real_which(name, *args, **kwargs))
+    data = tmp_path / 'data.bin'
+    data.write_bytes(b'\0' * (8192 if target != 'small' else 100))
+    fio = {'path': {'directory': str(tmp_path), '/dev/null': '/dev/null', 'missing': str(tmp_path / 'none')}.get(
+        target, str(data)), 'direct': False}
+    if target == 'write':
+        fio['rw'] = 'randwrite'
+    before = data.read_bytes()
+    code, result = bench(calibration_file, tool='fio', fio=fio)
+    assert code == 1 and words in result['msg'], result
+    assert data.read_bytes() == before
+
+
 @pytest.mark.skipif(not shutil.which('fio'), reason='fio is not installed')
 def test_fio_reads_a_file_read_only_and_writes_only_when_allowed(calibration_file, tmp_path):
     data = tmp_path / 'data.bin'
