@@ -253,6 +253,7 @@ class CpufreqPlan(object):
         self.fs = fs
         self.desired = {}
         self.unsupported = {}
+        self.warnings = []
         self.cpus = select_cpus(fs, params.get('cpus'))
         self.policies, uncovered = select_policies(fs, self.cpus, params.get('cpus') not in (None, ''))
         self.driver = ', '.join(sorted({p.driver for p in self.policies.values() if p.driver})) or None

@@ -42,7 +42,8 @@ def run_plan(module, make_plan):
     """The whole life of a cpufreq or cpuidle run.
 
     ``make_plan(engine)`` reads the host and validates the request, raising on bad input; the plan then carries
-    ``desired`` (knobs), ``unsupported`` (settings without a knob here), ``owned()`` (what else the subsystem owns, for
+    ``desired`` (knobs), ``unsupported`` (settings without a knob here), ``warnings`` (what the user must know although
+    nothing failed), ``owned()`` (what else the subsystem owns, for
     Engine.apply) and ``result(engine)`` (its own result keys). Nothing is written before the plan is whole.
     """
     # Imported here, not at the top: the engine imports every knob family module while it loads, this one included.
@@ -68,4 +69,6 @@ def run_plan(module, make_plan):
         engine.close()
         module.fail_json(msg=str(exc))
     add_unsupported(report, plan.unsupported)
+    for warning in plan.warnings:
+        module.warn(warning)
     exit_with_report(module, engine, report, **plan.result(engine))

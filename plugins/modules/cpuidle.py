@@ -114,6 +114,13 @@ driver:
   returned: always
   type: str
   sample: intel_idle
+governor:
+  description:
+    - The cpuidle governor, such as V(menu), V(teo) or V(haltpoll); null without a driver. The haltpoll governor does
+      not read the per-state disable files, so O(max_exit_latency_us) changes nothing under it, and the module warns.
+  returned: always
+  type: str
+  sample: menu
 pm_qos:
   description:
     - The PM QoS holder. C(requested) is O(pm_qos_latency_us), C(unit) the service name, C(active) whether systemd

@@ -13,6 +13,7 @@ import io
 import json
 
 from ansible.module_utils import basic
+from ansible.module_utils.common import warnings as module_warnings
 
 try:
     from ansible.module_utils.testing import patch_module_args
@@ -39,6 +40,9 @@ def run_module(module, args, check_mode=False, diff=False):
     args = dict(args)
     args['_ansible_check_mode'] = check_mode
     args['_ansible_diff'] = diff
+    # A module runs in a fresh process, where no warning of an earlier run is pending: Ansible keeps them in globals.
+    for pending in (module_warnings._global_warnings, module_warnings._global_deprecations):
+        pending.clear()
     out = io.StringIO()
     code = None
     with _module_args(args), contextlib.redirect_stdout(out):

@@ -140,6 +140,20 @@ def test_state_knob_names_rebuild_for_restore_and_drift(cpu_host):
         assert engine.drift() == {'cpuidle.cpu0.state3.disable': {'desired': '1', 'live': '0'}}
 
 
+@pytest.mark.parametrize('trees, governor, warned', [
+    (('cpu_no_cpufreq', 'cpu_haltpoll'), 'haltpoll', True),
+    (('cpu_intel_pstate', 'cpu_intel_idle'), 'menu', False),
+])
+def test_state_switches_warn_where_the_governor_ignores_them(cpu_host, trees, governor, warned):
+    host = cpu_host(*trees)
+    code, result = run_module(cpuidle, {'root': host.root, 'max_exit_latency_us': 0})
+    assert code == 0, result
+    assert result['governor'] == governor
+    # The switches land and read back either way: applied, as the kernel shows them.
+    assert result['changed'] is True and not result['not_permitted']
+    assert ('picks idle states without reading the per-state disable files' in str(result.get('warnings'))) is warned
+
+
 def test_pm_qos_holder_is_installed_started_changed_and_removed(cpu_host, systemd):
     host = cpu_host('cpu_no_cpufreq', 'cpu_haltpoll')
     fake = systemd(host)
