@@ -132,8 +132,7 @@ def test_cyclictest_runs_with_default_system_and_its_histogram_is_parsed(calibra
     ('small', 'smaller than one 4 KiB block'),
     ('write', 'set fio.allow_write: true'),
 ])
-def test_fio_refuses_a_path_it_must_not_use_before_starting_anything(calibration_file, tmp_path, monkeypatch, target,
-                                                                      words):
+def test_fio_refuses_a_path_it_must_not_use(calibration_file, tmp_path, monkeypatch, target, words):
     # Only fio's presence is stood in for (these checks run before fio would); the path checks are the real ones.
     real_which = shutil.which
     monkeypatch.setattr(shutil, 'which', lambda name, *args, **kwargs: '/usr/bin/fio' if name == 'fio'
