@@ -157,6 +157,15 @@ fleet:
     C(ratio) statistics over the hosts' median ratios.
   returned: always
   type: dict
+summary:
+  description:
+    - Per host, short lines for a play's output. One line per scenario and tuned label gives the key metrics
+      before and after, and the median paired ratio with [min-max]. A last line gives the p50 coefficient of
+      variation of each arm, per round.
+  returned: always
+  type: dict
+  sample: {gpu1: ['ring/load balanced vs stock, 5 pair(s): wake_p99_us 3904 -> 25.4 x0.0065 [0.0063-0.0073]',
+                  'p50 coefficient of variation over the repetitions, per round: ring/load stock 0.02/0.03']}
 '''
 
 import datetime
@@ -347,6 +356,39 @@ def build_report(params, hosts_arms, generated_at):
     gate = gate_hosts(hosts, params['gate_metric'], params['gate_condition'], params['gate_threshold'])
     return {'title': params['title'], 'generated_at': generated_at, 'baseline_label': baseline,
             'hosts': hosts, 'fleet': fleet, 'gate': gate, 'warnings': warnings, 'arms': hosts_arms}
+
+
+# The metrics the summary lines show, where a scenario has them.
+SUMMARY_METRICS = ('wake_p50_us', 'wake_p99_us', 'wake_p999_us', 'steps_per_s', 'latency_p99_us', 'io_p99_us',
+                   'ttft_p99_ms')
+
+
+def summary_lines(report):
+    """{host: [line]}: each scenario's comparisons in one line each, then the p50 CV of every arm per round."""
+    lines = {}
+    for host, scenarios in report['hosts'].items():
+        lines[host] = []
+        for scenario, data in sorted(scenarios.items()):
+            for label, comparison in sorted(data['comparisons'].items()):
+                parts = []
+                for metric in SUMMARY_METRICS:
+                    stats = comparison['metrics'].get(metric)
+                    if stats and stats['ratio']['median'] is not None:
+                        ratio = stats['ratio']
+                        parts.append('%s %.4g -> %.4g x%.3g [%.3g-%.3g]' % (
+                            metric, stats['before']['median'], stats['after']['median'], ratio['median'],
+                            ratio['min'], ratio['max']))
+                lines[host].append('%s %s vs %s, %d pair(s): %s' % (
+                    scenario, label, report['baseline_label'], len(comparison['pairs']), ', '.join(parts)))
+        cvs = {}
+        for arm in report['arms'][host]:
+            cv = arm['summary'].get('cv_p50')
+            if isinstance(cv, (int, float)):
+                cvs.setdefault('%s %s' % (scenario_of(arm), arm['label']), []).append('%g' % cv)
+        if cvs:
+            lines[host].append('p50 coefficient of variation over the repetitions, per round: ' + '; '.join(
+                '%s %s' % (key, '/'.join(values)) for key, values in cvs.items()))
+    return lines
 
 
 def public_hosts(hosts):
@@ -668,7 +710,7 @@ def main():
     for warning in report['warnings']:
         module.warn(warning)
     module.exit_json(changed=True, report_dir=report_dir, files=files, gate=report['gate'],
-                     hosts=public['hosts'], fleet=report['fleet'])
+                     hosts=public['hosts'], fleet=report['fleet'], summary=summary_lines(report))
 
 
 if __name__ == '__main__':

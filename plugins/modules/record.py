@@ -106,7 +106,6 @@ fact:
 import datetime
 import json
 
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._module import ENGINE_ERRORS, build_module, open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State
 
@@ -166,8 +165,9 @@ def main():
 
     engine = open_engine(module)
     try:
-        if State(engine.fs).unreadable:
-            module.fail_json(msg='reading back what was applied needs root: %s' % State(engine.fs).unreadable)
+        unreadable = State(engine.fs).unreadable
+        if unreadable:
+            module.fail_json(msg='reading back what was applied needs root: %s' % unreadable)
         drift = engine.drift()
         if drift and module.params['fail_on_drift']:
             module.fail_json(msg='read back after applying, these differ from what was applied: %s'
@@ -178,7 +178,7 @@ def main():
         changed = previous != fact
         if changed and not module.check_mode:
             engine.fs.write_file_atomic(path, render(fact))
-    except ENGINE_ERRORS + (FsError,) as exc:
+    except ENGINE_ERRORS as exc:
         module.fail_json(msg=str(exc))
     finally:
         engine.close()

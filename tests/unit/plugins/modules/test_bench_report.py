@@ -91,6 +91,15 @@ def test_writes_json_markdown_and_html_with_inline_svg(tmp_path):
     assert result['gate'] == data['gate']
     assert result['files']['html'] == os.path.join(report_dir, 'report.html')
 
+    # The play's summary lines: each comparison with the key metrics, then the p50 CV of every arm per round.
+    idle, load, cv = result['summary']['gpu1']
+    assert idle.startswith('ring/idle balanced vs stock, 1 pair(s): wake_p50_us 26 -> 25 x0.962 [0.962-0.962], ')
+    assert load.startswith('ring/load balanced vs stock, 5 pair(s): ')
+    assert 'wake_p99_us 3904 -> 25.4 x0.0065' in load and 'steps_per_s 3460 -> 8562 x2.47' in load
+    assert 'loadavg' not in load
+    assert cv == ('p50 coefficient of variation over the repetitions, per round: ring/load stock 0.02/0.02/0.02/0.02/0.02; '
+                  'ring/load balanced 0.02/0.02/0.02/0.02/0.02; ring/idle stock 0.02; ring/idle balanced 0.02')
+
 
 def test_gate_regresses_only_when_every_pair_is_worse(tmp_path):
     code, result = report(tmp_path, {'h': interleaved([100, 100, 100], [120, 130, 115])}, charts=False)

@@ -45,6 +45,14 @@ def systemd_host(make_host, monkeypatch, layout='v2_systemd', kernel='6.12'):
     return host, systemd
 
 
+def assert_settled_and_restored(host, args, original):
+    """A second run with the same slices changes nothing, and restore gives back the host as it was."""
+    assert run_module(cgroup, dict(args, root=host.root))[1]['changed'] is False
+    code, undone = run_module(restore, {'root': host.root, 'scope': 'cgroup'})
+    assert code == 0, undone
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+
 def test_slice_names_map_to_the_systemd_hierarchy():
     assert slice_dir('aitune-latency') == 'aitune.slice/aitune-latency.slice'
     assert slice_dir('a-b-c') == 'a.slice/a-b.slice/a-b-c.slice'
@@ -159,10 +167,7 @@ def test_hybrid_systemd_weight_reads_back_as_cpu_shares(make_host, monkeypatch):
     unit = host.read(UNITS + '/aitune-latency.slice')
     assert 'CPUWeight=10000' in unit and 'MemoryHigh' not in unit
     assert result['slices']['aitune-latency.slice']['path'] == cpu + '/aitune-latency.slice'
-    assert run_module(cgroup, {'root': host.root, 'slices': FULL})[1]['changed'] is False
-    code, undone = run_module(restore, {'root': host.root, 'scope': 'cgroup'})
-    assert code == 0, undone
-    assert host.snapshot(ignore=NOT_STATE) == original
+    assert_settled_and_restored(host, {'slices': FULL}, original)
 
 
 # -- cgroupfs v2 without systemd ---------------------------------------------------------------------------------------
@@ -256,10 +261,7 @@ def test_cgroupfs_v1_uses_cpu_shares_and_cfs_quota(make_host):
     assert result['slices']['aitune-latency.slice'] == expected
     # Nothing went to the unified hierarchy, which has no cpu controller here.
     assert not host.exists('/sys/fs/cgroup/unified/aitune.slice')
-    assert run_module(cgroup, {'root': host.root, 'slices': slices, 'allow_housekeeping_cpus': True})[1]['changed'] is False
-    code, undone = run_module(restore, {'root': host.root, 'scope': 'cgroup'})
-    assert code == 0, undone
-    assert host.snapshot(ignore=NOT_STATE) == original
+    assert_settled_and_restored(host, {'slices': slices, 'allow_housekeeping_cpus': True}, original)
 
 
 def test_cgroupfs_v1_gives_real_time_runtime_to_the_slice_and_its_parent(make_host):
@@ -277,10 +279,7 @@ def test_cgroupfs_v1_gives_real_time_runtime_to_the_slice_and_its_parent(make_ho
     assert host.value(cpu + '/aitune-latency.slice/cpu.rt_runtime_us') == '950000'
     assert host.value(cpu + '/aitune-batch.slice/cpu.rt_runtime_us') == '0'
     assert result['knobs']['cgroup.aitune.cpu.rt_runtime_us']['state'] == 'applied'
-    assert run_module(cgroup, {'root': host.root, 'slices': slices})[1]['changed'] is False
-    code, undone = run_module(restore, {'root': host.root, 'scope': 'cgroup'})
-    assert code == 0, undone
-    assert host.snapshot(ignore=NOT_STATE) == original
+    assert_settled_and_restored(host, {'slices': slices}, original)
 
 
 def test_real_time_runtime_beyond_the_root_is_refused_before_any_write(make_host):
