@@ -38,8 +38,8 @@ def add_unsupported(report, unsupported):
         report.record(name, UNSUPPORTED, desired=None if requested is None else str(requested), reason=reason)
 
 
-def run_plan(module, make_plan):
-    """The whole life of a cpufreq or cpuidle run.
+def run_plan(run, make_plan):
+    """The whole life of a cpufreq or cpuidle run; returns its result.
 
     ``make_plan(engine)`` reads the host and validates the request, raising on bad input; the plan then carries
     ``desired`` (knobs), ``unsupported`` (settings without a knob here), ``warnings`` (what the user must know although
@@ -48,27 +48,27 @@ def run_plan(module, make_plan):
     """
     # Imported here, not at the top: the engine imports every knob family module while it loads, this one included.
     from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-        ENGINE_ERRORS, exit_with_report, open_engine)
-    engine = open_engine(module)
+        ENGINE_ERRORS, RunFailed, open_engine, report_result)
+    params = run.params
+    engine = open_engine(run.module, params)
     try:
-        plan = make_plan(engine)
-    except ValidationError as exc:
+        try:
+            plan = make_plan(engine)
+        except ValidationError as exc:
+            raise RunFailed('invalid settings, nothing was changed: %s' % exc)
+        except ENGINE_ERRORS as exc:
+            raise RunFailed('%s; nothing was changed' % exc)
+        refusal = strict_refusal(plan.unsupported) if params['strict'] else None
+        if refusal:
+            raise RunFailed(refusal)
+        try:
+            report = engine.apply(plan.desired, persist=params['persist'], strict=params['strict'], **plan.owned())
+        except ENGINE_ERRORS as exc:
+            raise RunFailed(str(exc))
+    except RunFailed:
         engine.close()
-        module.fail_json(msg='invalid settings, nothing was changed: %s' % exc)
-    except ENGINE_ERRORS as exc:
-        engine.close()
-        module.fail_json(msg='%s; nothing was changed' % exc)
-    refusal = strict_refusal(plan.unsupported) if module.params['strict'] else None
-    if refusal:
-        engine.close()
-        module.fail_json(msg=refusal)
-    try:
-        report = engine.apply(plan.desired, persist=module.params['persist'], strict=module.params['strict'],
-                              **plan.owned())
-    except ENGINE_ERRORS as exc:
-        engine.close()
-        module.fail_json(msg=str(exc))
+        raise
     add_unsupported(report, plan.unsupported)
     for warning in plan.warnings:
-        module.warn(warning)
-    exit_with_report(module, engine, report, **plan.result(engine))
+        run.warn(warning)
+    return report_result(run, engine, report, **plan.result(engine))

@@ -39,9 +39,37 @@ def build_module(argument_spec, apply_options=True, **kwargs):
     return AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
 
 
-def open_engine(module):
-    """An Engine for this run. debugfs is mounted on demand only on the real root; a fake tree cannot mount."""
-    root = module.params['root']
+class RunFailed(Exception):
+    """A subsystem run refused or failed: the message, and what to return beside it. Where it is raised before the
+    engine writes, nothing has been written."""
+
+    def __init__(self, msg, **result):
+        super(RunFailed, self).__init__(msg)
+        self.result = result
+
+
+class Run(object):
+    """One subsystem's share of a module call: its validated options, and the AnsibleModule that runs commands and
+    carries check mode and warnings. A subsystem module makes one; the profile module makes one per subsystem, with
+    a ``label`` that names the subsystem in its warnings."""
+
+    def __init__(self, module, params, label=None):
+        self.module = module
+        self.params = params
+        self.label = label
+
+    @property
+    def check_mode(self):
+        return self.module.check_mode
+
+    def warn(self, message):
+        self.module.warn('%s: %s' % (self.label, message) if self.label else message)
+
+
+def open_engine(module, params=None):
+    """An Engine for this run. debugfs is mounted on demand only on the real root; a fake tree cannot mount.
+    ``params`` are the run's options when they are not the module's own (a subsystem of the profile module)."""
+    root = (params or module.params)['root']
     real_root = root == '/'
     engine = Engine(root=root, check_mode=module.check_mode, mounter=CommandMounter(module) if real_root else None)
     if real_root and systemd_is_init(engine.fs):
@@ -52,36 +80,52 @@ def open_engine(module):
     return engine
 
 
-def exit_with_report(module, engine, report, boot=False, **extra):
-    """Exit with the report as the result. ``boot``: the module handles boot parameters, so the result says whether
-    a reboot is required and what was done to the bootloader; other modules' settings all apply live."""
-    if report.bootloader_stale and not module.check_mode:
-        report.bootloader = update_bootloader(module, *report.boot_params)
+def report_result(run, engine, report, boot=False, **extra):
+    """The report as a module result, with ``extra`` merged in. ``boot``: the subsystem handles boot parameters, so
+    the result says whether a reboot is required and what was done to the bootloader; other subsystems' settings all
+    apply live. Closes the engine."""
+    try:
+        if report.bootloader_stale and not run.check_mode:
+            report.bootloader = update_bootloader(run.module, *report.boot_params)
+    finally:
+        engine.close()
     result = report.result()
     if not boot:
         del result['reboot_required'], result['bootloader']
-    if not module._diff:
-        result.pop('diff')
     for name, reason in sorted(result['not_permitted'].items()):
-        module.warn('%s not permitted: %s' % (name, reason))
+        run.warn('%s not permitted: %s' % (name, reason))
     result.update(extra)
-    engine.close()
+    return result
+
+
+def exit_with_result(module, run_subsystem):
+    """Run ``run_subsystem(Run)`` with the module's own options and exit with its result or failure."""
+    try:
+        result = run_subsystem(Run(module, module.params))
+    except RunFailed as exc:
+        module.fail_json(msg=str(exc), **exc.result)
+    if not module._diff:
+        result.pop('diff', None)
     module.exit_json(**result)
 
 
-def run_apply(module, desired, engine=None, extra=None, **owned):
-    """The whole life of an applying module: decide, apply behind the check-mode gate, report.
-
-    ``owned`` passes on what the subsystem owns besides knobs (``cmdline``, ``units``, ``files``, ``expect``,
-    ``dirs``; see Engine.apply). ``extra`` is merged into the result.
-    """
-    engine = engine or open_engine(module)
+def run_engine(run, body, boot=False):
+    """Open the engine, let ``body(engine)`` decide and apply, and report. ``body`` returns the engine's report and
+    the subsystem's own result keys; the ENGINE_ERRORS it raises become the run's failure message."""
+    engine = open_engine(run.module, run.params)
     try:
-        report = engine.apply(desired, persist=module.params['persist'], strict=module.params['strict'], **owned)
+        report, extra = body(engine)
     except ENGINE_ERRORS as exc:
         engine.close()
-        module.fail_json(msg=str(exc))
-    exit_with_report(module, engine, report, **(extra or {}))
+        raise RunFailed(str(exc))
+    return report_result(run, engine, report, boot=boot, **extra)
+
+
+def apply_knobs(run, knobs):
+    """Decide, apply behind the check-mode gate and report the registry ``knobs`` that the run's options set."""
+    desired = desired_from_params(run.params, knobs)
+    return run_engine(run, lambda engine: (
+        engine.apply(desired, persist=run.params['persist'], strict=run.params['strict']), {}))
 
 
 _SPEC_TYPES = {'int': 'int', 'bool': 'bool', 'choice': 'str'}
@@ -92,6 +136,6 @@ def knob_options(knobs):
     return {knob.option: dict(type=_SPEC_TYPES[knob.validator.kind]) for knob in knobs}
 
 
-def desired_from_params(module, knobs):
+def desired_from_params(params, knobs):
     """``{abstract knob name: value}`` for the knob options the caller set."""
-    return {knob.name: module.params[knob.option] for knob in knobs if module.params[knob.option] is not None}
+    return {knob.name: params[knob.option] for knob in knobs if params[knob.option] is not None}

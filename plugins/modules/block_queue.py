@@ -202,38 +202,11 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _block
-from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-    ENGINE_ERRORS, build_module, exit_with_report, open_engine)
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    rule = dict(
-        match=dict(type='dict', required=True, options=dict(
-            name=dict(type='str'),
-            transport=dict(type='str', choices=list(_block.TRANSPORTS)),
-            model=dict(type='str'),
-            rotational=dict(type='bool'),
-        )),
-        scheduler=dict(type='str'),
-        nr_requests=dict(type='int'),
-        read_ahead_kb=dict(type='int'),
-        io_poll=dict(type='bool'),
-        io_poll_delay=dict(type='int'),
-        nomerges=dict(type='int'),
-        rq_affinity=dict(type='int'),
-        wbt_lat_usec=dict(type='int'),
-        max_sectors_kb=dict(type='int'),
-    )
-    module = build_module(dict(devices=dict(type='list', elements='dict', required=True, options=rule)))
-    engine = open_engine(module)
-    try:
-        report, plan = _block.apply(engine, module.params['devices'], persist=module.params['persist'],
-                                    strict=module.params['strict'])
-    except ENGINE_ERRORS as exc:
-        engine.close()
-        module.fail_json(msg=str(exc))
-    exit_with_report(module, engine, report, devices=plan.devices(), skipped_devices=plan.skipped)
+    run_subsystem_module('block')
 
 
 if __name__ == '__main__':

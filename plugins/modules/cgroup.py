@@ -168,28 +168,11 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import (
-    apply_plan, parse_slices, plan_slices, slice_results)
-from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-    ENGINE_ERRORS, build_module, exit_with_report, open_engine)
-
-DEFAULT_SLICES = {'aitune-latency.slice': {'cpu_weight': 10000}, 'aitune-batch.slice': {'cpu_weight': 1}}
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    module = build_module(dict(
-        slices=dict(type='dict', default=DEFAULT_SLICES),
-        allow_housekeeping_cpus=dict(type='bool', default=False),
-    ))
-    engine = open_engine(module)
-    try:
-        specs = parse_slices(engine.fs, module.params['slices'], module.params['allow_housekeeping_cpus'])
-        plan = plan_slices(engine, specs)
-        report = apply_plan(engine, plan, persist=module.params['persist'], strict=module.params['strict'])
-    except ENGINE_ERRORS as exc:
-        engine.close()
-        module.fail_json(msg=str(exc))
-    exit_with_report(module, engine, report, slices=slice_results(engine, plan))
+    run_subsystem_module('cgroup')
 
 
 if __name__ == '__main__':

@@ -163,22 +163,11 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._cpufreq import CpufreqPlan
-from ansible_collections.aitune.kernel.plugins.module_utils._cpupower import run_plan
-from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    module = build_module(dict(
-        cpus=dict(type='str'),
-        governor=dict(type='str'),
-        energy_performance_preference=dict(type='str'),
-        energy_perf_bias=dict(type='int'),
-        min_perf_pct=dict(type='int'),
-        min_freq=dict(type='str'),
-        boost=dict(type='bool'),
-    ))
-    run_plan(module, lambda engine: CpufreqPlan(engine.fs, module.params))
+    run_subsystem_module('cpufreq')
 
 
 if __name__ == '__main__':

@@ -147,18 +147,11 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import CpuidlePlan
-from ansible_collections.aitune.kernel.plugins.module_utils._cpupower import run_plan
-from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    module = build_module(dict(
-        cpus=dict(type='str'),
-        max_exit_latency_us=dict(type='int'),
-        pm_qos_latency_us=dict(type='int'),
-    ))
-    run_plan(module, lambda engine: CpuidlePlan(engine.fs, module.params, systemd=engine.systemctl is not None))
+    run_subsystem_module('cpuidle')
 
 
 if __name__ == '__main__':

@@ -169,37 +169,11 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._irq import IrqHostFS, IrqPlan
-from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-    ENGINE_ERRORS, build_module, exit_with_report, open_engine)
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    module = build_module(dict(
-        devices=dict(type='list', elements='str', default=[]),
-        housekeeping_cpus=dict(type='str'),
-        default_affinity=dict(type='bool', default=False),
-        workqueue=dict(type='bool', default=False),
-        allow_housekeeping_cpus=dict(type='bool', default=False),
-    ))
-    params = module.params
-    engine = open_engine(module)
-    # The kernel's refusal to move one IRQ is an answer about that IRQ, not a failed run.
-    engine.fs = IrqHostFS(engine.fs.root)
-    try:
-        plan = IrqPlan(engine.fs, devices=params['devices'], housekeeping=params['housekeeping_cpus'],
-                       default_affinity=params['default_affinity'], workqueue=params['workqueue'],
-                       allow=params['allow_housekeeping_cpus'], persist=params['persist'],
-                       systemd=engine.systemctl is not None)
-        report = engine.apply(plan.desired, persist=params['persist'], strict=params['strict'],
-                              files=('irq', plan.files))
-    except ENGINE_ERRORS as exc:
-        engine.close()
-        module.fail_json(msg=str(exc))
-    for warning in plan.warnings:
-        module.warn(warning)
-    irqs = plan.explain(report)
-    exit_with_report(module, engine, report, irqs=irqs, **plan.result())
+    run_subsystem_module('irq')
 
 
 if __name__ == '__main__':

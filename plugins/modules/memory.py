@@ -113,16 +113,11 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import MEMORY_KNOBS
-from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-    build_module, desired_from_params, knob_options, run_apply)
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    module = build_module(knob_options(MEMORY_KNOBS),
-                          mutually_exclusive=[('dirty_ratio', 'dirty_bytes'),
-                                              ('dirty_background_ratio', 'dirty_background_bytes')])
-    run_apply(module, desired_from_params(module, MEMORY_KNOBS))
+    run_subsystem_module('memory')
 
 
 if __name__ == '__main__':

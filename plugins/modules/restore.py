@@ -95,21 +95,15 @@ kernel:
 '''
 
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import SUBSYSTEMS
-from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-    ENGINE_ERRORS, build_module, exit_with_report, open_engine)
+from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result, run_engine
 
 
 def main():
     module = build_module(dict(scope=dict(type='str', default='all',
                                           choices=['all'] + list(SUBSYSTEMS))),
                           apply_options=False)
-    engine = open_engine(module)
-    try:
-        report = engine.restore(module.params['scope'])
-    except ENGINE_ERRORS as exc:
-        engine.close()
-        module.fail_json(msg=str(exc))
-    exit_with_report(module, engine, report, boot=True)
+    exit_with_result(module, lambda run: run_engine(
+        run, lambda engine: (engine.restore(run.params['scope']), {}), boot=True))
 
 
 if __name__ == '__main__':

@@ -117,14 +117,11 @@ kernel:
   sample: 6.1.0-31-cloud-amd64
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import SCHED_KNOBS
-from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-    build_module, desired_from_params, knob_options, run_apply)
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    module = build_module(knob_options(SCHED_KNOBS))
-    run_apply(module, desired_from_params(module, SCHED_KNOBS))
+    run_subsystem_module('sched')
 
 
 if __name__ == '__main__':

@@ -200,44 +200,11 @@ kernel:
   type: str
 '''
 
-from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-    ENGINE_ERRORS, build_module, exit_with_report, open_engine)
-from ansible_collections.aitune.kernel.plugins.module_utils._placement import (
-    IO_CLASSES, NUMA_POLICIES, POLICIES, PlacementSystemctl, apply_placement, parse_services)
-from ansible_collections.aitune.kernel.plugins.module_utils._systemd import Systemctl
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import run_subsystem_module
 
 
 def main():
-    module = build_module(dict(
-        services=dict(type='list', elements='dict', required=True, options=dict(
-            name=dict(type='str', required=True),
-            slice=dict(type='str'),
-            cpu_scheduling_policy=dict(type='str', choices=list(POLICIES)),
-            cpu_scheduling_priority=dict(type='int'),
-            nice=dict(type='int'),
-            timer_slack_ns=dict(type='int'),
-            cpu_affinity=dict(type='str'),
-            numa_policy=dict(type='str', choices=list(NUMA_POLICIES)),
-            numa_mask=dict(type='str'),
-            io_scheduling_class=dict(type='str', choices=list(IO_CLASSES)),
-        )),
-        restart=dict(type='bool', default=False),
-        allow_housekeeping_cpus=dict(type='bool', default=False),
-    ))
-    engine = open_engine(module)
-    if isinstance(engine.systemctl, Systemctl) and not isinstance(engine.systemctl, PlacementSystemctl):
-        engine.systemctl = PlacementSystemctl(module)
-    try:
-        services = parse_services(engine.fs, module.params['services'], module.params['allow_housekeeping_cpus'])
-        report, outcome = apply_placement(engine, services, restart=module.params['restart'],
-                                          strict=module.params['strict'])
-    except ENGINE_ERRORS as exc:
-        engine.close()
-        module.fail_json(msg=str(exc))
-    for unit, message in sorted(outcome.restart_failed.items()):
-        module.warn('%s: restart failed, it keeps its old placement until it starts again: %s' % (unit, message))
-    exit_with_report(module, engine, report, services=outcome.services, restart_required=outcome.restart_required,
-                     restarted=outcome.restarted, restart_failed=outcome.restart_failed, placed=outcome.placed)
+    run_subsystem_module('placement')
 
 
 if __name__ == '__main__':

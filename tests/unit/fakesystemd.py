@@ -9,6 +9,9 @@ unit file already existed when it was asked (units must be written before they a
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.aitune.kernel.plugins.module_utils import _module
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
+
 UNIT_DIR = '/etc/systemd/system/'
 
 
@@ -29,3 +32,12 @@ class RecordingSystemctl(object):
 
     def try_restart(self, unit):
         self.calls.append(('try-restart', unit))
+
+
+def use_systemd(monkeypatch, systemctl):
+    """Make every module that drives the engine find ``systemctl`` as systemd on the fake host: open_engine only
+    reaches systemd on the real root."""
+    def opener(module, params=None):
+        params = params or module.params
+        return Engine(root=params['root'], check_mode=module.check_mode, systemctl=systemctl)
+    monkeypatch.setattr(_module, 'open_engine', opener)

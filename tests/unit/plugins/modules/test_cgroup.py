@@ -12,9 +12,9 @@ import os
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import slice_dir, weight_to_shares
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.modules import cgroup, restore
 from ansible_collections.aitune.kernel.tests.unit.cgtree import FakeSystemd, install_layout
+from ansible_collections.aitune.kernel.tests.unit.fakesystemd import use_systemd
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
 NOT_STATE = ('/var/lib/aitune',)
@@ -29,19 +29,11 @@ FULL = {
 }
 
 
-def use_systemd(monkeypatch, systemd, *modules):
-    """Run the modules against the fake host's systemd: open_engine only reaches systemd on the real root."""
-    def opener(module):
-        return Engine(root=module.params['root'], check_mode=module.check_mode, systemctl=systemd)
-    for module in modules:
-        monkeypatch.setattr(module, 'open_engine', opener)
-
-
 def systemd_host(make_host, monkeypatch, layout='v2_systemd', kernel='6.12'):
     host = make_host(kernel)
     cgroupfs = install_layout(host, layout)
     systemd = FakeSystemd(host, cgroupfs)
-    use_systemd(monkeypatch, systemd, cgroup, restore)
+    use_systemd(monkeypatch, systemd)
     return host, systemd
 
 
@@ -301,7 +293,7 @@ def test_real_time_runtime_where_no_cgroup_holds_one_is_unsupported(make_host, m
     host = make_host('6.12')
     cgroupfs = install_layout(host, layout)
     if layout == 'hybrid_systemd':
-        use_systemd(monkeypatch, FakeSystemd(host, cgroupfs), cgroup, restore)
+        use_systemd(monkeypatch, FakeSystemd(host, cgroupfs))
     code, result = run_module(cgroup, {'root': host.root, 'slices': {'aitune-latency.slice': {'rt_runtime_us': 'max'}}})
     assert code == 0, result
     assert words in result['unsupported']['cgroup.aitune-latency.cpu.rt_runtime_us']

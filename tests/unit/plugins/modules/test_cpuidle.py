@@ -62,13 +62,12 @@ def systemd(monkeypatch):
     holder = {}
     real_open_engine = _module.open_engine
 
-    def open_engine(module):
-        engine = real_open_engine(module)
+    def open_engine(module, params=None):
+        engine = real_open_engine(module, params)
         engine.systemctl = holder['systemd']
         return engine
 
     monkeypatch.setattr(_module, 'open_engine', open_engine)
-    monkeypatch.setattr(restore, 'open_engine', open_engine)
 
     def attach(host):
         holder['systemd'] = FakeSystemd(host)

@@ -12,12 +12,11 @@ import subprocess
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _irq
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_NONE, PERSIST_TMPFILES, lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import owned_file_kind
 from ansible_collections.aitune.kernel.plugins.modules import irq_affinity, restore
 from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host
-from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl
+from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl, use_systemd
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
@@ -68,11 +67,7 @@ def with_systemd(monkeypatch):
 
     def install(host):
         systemctl = RecordingSystemctl(host)
-
-        def engine_for(module):
-            return Engine(root=module.params['root'], check_mode=module.check_mode, systemctl=systemctl)
-        monkeypatch.setattr(irq_affinity, 'open_engine', engine_for)
-        monkeypatch.setattr(restore, 'open_engine', engine_for)
+        use_systemd(monkeypatch, systemctl)
         return systemctl
     return install
 

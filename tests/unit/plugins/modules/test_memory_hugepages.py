@@ -10,6 +10,7 @@ import pytest
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
+from ansible_collections.aitune.kernel.plugins.module_utils import _hugepages
 from ansible_collections.aitune.kernel.plugins.modules import hugepages, memory, restore, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
@@ -158,7 +159,7 @@ def test_tuning_facts_reads_only(make_host):
 def test_hugetlbfs_mount_unit_is_written_started_and_removed(make_host):
     host = make_host('6.12')
     original = host.snapshot(ignore=NOT_STATE)
-    unit, content = hugepages.mount_unit({'path': '/dev/hugepages1G', 'pagesize': '1G', 'mode': '1770'})
+    unit, content = _hugepages.mount_unit({'path': '/dev/hugepages1G', 'pagesize': '1G', 'mode': '1770'})
     assert unit == 'dev-hugepages1G.mount'
     assert 'Where=/dev/hugepages1G' in content and 'Options=pagesize=1G,mode=1770' in content
     systemctl = RecordingSystemctl(host)

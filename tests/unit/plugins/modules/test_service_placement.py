@@ -8,11 +8,11 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._placement import read_placement
 from ansible_collections.aitune.kernel.plugins.modules import cgroup, restore, service_placement
 from ansible_collections.aitune.kernel.tests.unit.cgtree import FakeSystemd, install_layout
+from ansible_collections.aitune.kernel.tests.unit.fakesystemd import use_systemd
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
 NOT_STATE = ('/var/lib/aitune',)
@@ -25,20 +25,13 @@ RUNNER = {'name': 'agent-runner.service', 'slice': 'aitune-batch.slice', 'numa_p
           'io_scheduling_class': 'best-effort'}
 
 
-def use_systemd(monkeypatch, systemd, *modules):
-    def opener(module):
-        return Engine(root=module.params['root'], check_mode=module.check_mode, systemctl=systemd)
-    for module in modules:
-        monkeypatch.setattr(module, 'open_engine', opener)
-
-
 @pytest.fixture
 def placed_host(make_host, monkeypatch):
     """A systemd host on cgroup v2 with vllm.service running (PID 4242) and agent-runner.service stopped."""
     host = make_host('6.12')
     systemd = FakeSystemd(host, install_layout(host, 'v2_systemd'))
     systemd.add_service('vllm.service', 4242)
-    use_systemd(monkeypatch, systemd, service_placement, restore, cgroup)
+    use_systemd(monkeypatch, systemd)
     return host, systemd
 
 
