@@ -87,3 +87,33 @@ def test_balanced_preview_run_rerun_drift_and_restore(run, untouched):
     code, out, recap = playbook('restore.yml')
     assert code == 0, out
     assert host_state(run) == untouched
+
+
+def summary_list(out, key):
+    """The items the summary lists under ``key`` (an empty list prints as ``key: []``)."""
+    block = re.search(r'^\s+%s:\n((?:\s+- .+\n)+)' % key, out, re.M)
+    return re.findall(r'- (\S+)', block.group(1)) if block else []
+
+
+def test_subsystem_tags_select_what_the_one_call_applies(run, untouched):
+    swappiness = read_proc(SWAPPINESS)
+    code, out, recap = playbook('tune.yml', '-e', 'mode=balanced', '--tags', 'memory')
+    assert code == 0 and recap['failed'] == 0, out
+    assert summary_list(out, 'subsystems') == ['memory']
+    assert summary_list(out, 'changed') == ['vm.swappiness'] and read_proc(SWAPPINESS) == '10'
+    # A run of part of the profile is not a record of the mode.
+    assert os.path.exists(FACT) == untouched[1][FACT]
+
+    code, out, recap = playbook('restore.yml')
+    assert code == 0 and read_proc(SWAPPINESS) == swappiness, out
+
+    code, out, recap = playbook('tune.yml', '-e', 'mode=balanced', '--skip-tags', 'memory')
+    assert code == 0 and recap['failed'] == 0, out
+    selected = summary_list(out, 'subsystems')
+    assert 'memory' not in selected and {'sched', 'cgroup'} <= set(selected), out
+    assert 'vm.swappiness' not in summary_list(out, 'changed') and read_proc(SWAPPINESS) == swappiness
+    assert os.path.exists(FACT) == untouched[1][FACT]
+
+    code, out, recap = playbook('restore.yml')
+    assert code == 0, out
+    assert host_state(run) == untouched

@@ -1,0 +1,182 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: profile
+short_description: Apply several subsystems in one call, verify by reading back, and record the run as a local fact
+version_added: 0.1.0
+description:
+  - Runs each subsystem named in O(subsystems) exactly as its own module runs it (M(aitune.kernel.sched),
+    M(aitune.kernel.memory), M(aitune.kernel.hugepages), M(aitune.kernel.block_queue), M(aitune.kernel.cpufreq),
+    M(aitune.kernel.cpuidle), M(aitune.kernel.cgroup), M(aitune.kernel.service_placement),
+    M(aitune.kernel.irq_affinity)), with the same options, the same checks and the same result, in one module call.
+    The roles apply a mode through it.
+  - Every subsystem's options are checked against its module's options first; a problem in any of them fails the
+    call before anything is written. The subsystems then run in the order above, so slices exist before services are
+    placed in them. A subsystem that fails stops the run; the ones before it have applied, and their originals are in
+    the baseline for M(aitune.kernel.restore).
+  - One call instead of one per subsystem saves, for each subsystem, a round trip and the build of a module payload,
+    about 0.35 s each on a 2-vCPU host, where a one-task C(ping) playbook takes 0.63 s.
+  - With O(record), then reads back from the kernel every value the collection has applied on this host, and every
+    persistence file it wrote; any difference is drift, and with O(record.fail_on_drift) the call fails and records
+    nothing. Then it records the run in a local fact file, so C(ansible_local.aitune) shows the fleet's mode and
+    state. The file is JSON, written atomically; its C(applied_at) keeps its time while the settings and outcomes stay
+    the same. M(aitune.kernel.tuning_facts) reads it back (C(gather_subset=recorded)).
+author:
+  - aitune.kernel maintainers (@aitune)
+extends_documentation_fragment:
+  - aitune.kernel.common
+  - aitune.kernel.common.apply
+  - aitune.kernel.common.attributes
+options:
+  subsystems:
+    description:
+      - Per subsystem, the options of its module, without O(root), O(persist) and O(strict), which this call passes
+        to every subsystem.
+      - The subsystems are V(sched), V(memory), V(hugepages), V(block) (M(aitune.kernel.block_queue)), V(cpufreq),
+        V(cpuidle), V(cgroup), V(placement) (M(aitune.kernel.service_placement)) and V(irq)
+        (M(aitune.kernel.irq_affinity)). A subsystem left out is not touched.
+    type: dict
+    required: true
+  record:
+    description:
+      - Verify everything applied by reading it back, and record this run in a local fact file. Left out, nothing is
+        read back beyond each subsystem's own read-back, and no record is written.
+      - Record only a run of the whole profile; a run limited to some subsystems is not a record of the mode.
+    type: dict
+    suboptions:
+      path:
+        description:
+          - The fact file. It must lie in C(/etc/ansible/facts.d) and end in C(.fact); its name is the key under
+            C(ansible_local).
+        type: path
+        default: /etc/ansible/facts.d/aitune.fact
+      mode:
+        description: The mode that was applied, such as V(balanced).
+        type: str
+        required: true
+      collection_version:
+        description: The version of the collection that applied it.
+        type: str
+        required: true
+      settings_hash:
+        description: A hash of everything the run was asked to apply, so a later run can tell whether it asks the same.
+        type: str
+        required: true
+      fail_on_drift:
+        description: Fail, recording nothing, when a value or file read back differs from what was applied.
+        type: bool
+        default: true
+attributes:
+  diff_mode:
+    description: Returns each subsystem's changes to live values and files, headed by the subsystem's name, and the
+      record before and after.
+    support: full
+'''
+
+EXAMPLES = r'''
+- name: Balanced on an inference host, in one call, recorded for ansible_local.aitune
+  aitune.kernel.profile:
+    subsystems:
+      memory:
+        swappiness: 10
+      cpufreq:
+        governor: performance
+      cpuidle:
+        pm_qos_latency_us: 20
+      cgroup:
+        slices:
+          aitune-latency.slice: {cpu_weight: 10000}
+          aitune-batch.slice: {cpu_weight: 1}
+      placement:
+        services:
+          - {name: vllm.service, slice: aitune-latency.slice, timer_slack_ns: 1}
+    record:
+      mode: balanced
+      collection_version: 0.1.0
+      settings_hash: "{{ profile | to_json(sort_keys=True) | hash('sha256') }}"
+  register: tuned
+
+- name: Show what changed and what this host cannot do
+  ansible.builtin.debug:
+    msg: "changed {{ tuned.changed_knobs }}; unsupported {{ tuned.unsupported }}"
+'''
+
+RETURN = r'''
+subsystems:
+  description: Per subsystem that ran, its result as its own module returns it (without C(diff)).
+  returned: always
+  type: dict
+  sample:
+    memory: {changed: true, knobs: {vm.swappiness: {state: applied, previous: '60', value: '10', changed: true}},
+             applied: [vm.swappiness], unsupported: {}, not_permitted: {}, files: [/etc/sysctl.d/90-aitune.conf]}
+knobs:
+  description: Every knob of every subsystem that ran, with its state, V(applied), V(unsupported) or V(not_permitted).
+  returned: always
+  type: dict
+  sample: {vm.swappiness: applied, cpufreq.governor: unsupported}
+changed_knobs:
+  description: The knobs whose live value changed, or would change in check mode.
+  returned: always
+  type: list
+  elements: str
+  sample: [vm.swappiness]
+unsupported:
+  description: The knobs and settings this host does not have, with the reason, over every subsystem.
+  returned: always
+  type: dict
+not_permitted:
+  description: The knobs the kernel refused, with the reason, over every subsystem.
+  returned: always
+  type: dict
+reboot_required:
+  description: Whether boot parameters (hugepages at boot) wait for a reboot.
+  returned: always
+  type: bool
+restart_required:
+  description: Services whose placement takes effect only once they restart.
+  returned: always
+  type: list
+  elements: str
+failed_subsystem:
+  description: The subsystem that failed; the ones in RV(subsystems) ran before it.
+  returned: failure
+  type: str
+drift:
+  description: With O(record), what differs from what was applied, by knob name or file path, with C(desired) and C(live).
+  returned: when record is set
+  type: dict
+  sample: {vm.swappiness: {desired: '10', live: '60'}}
+fact:
+  description: With O(record), the record as written (or, in check mode, as it would be written).
+  returned: when record is set
+  type: dict
+  sample: {mode: balanced, collection_version: 0.1.0, applied_at: '2026-11-23T10:00:00Z',
+           settings_hash: 5f1c..., kernel_release: 6.12.48+deb12-cloud-amd64, knobs: {vm.swappiness: applied},
+           unsupported: {}, not_permitted: {}, reboot_required: false, restart_required: []}
+record_changed:
+  description: With O(record), whether the record changed (or would, in check mode).
+  returned: when record is set
+  type: bool
+'''
+
+from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result
+from ansible_collections.aitune.kernel.plugins.module_utils._profile import RECORD_SPEC, run_profile
+
+
+def main():
+    module = build_module(dict(
+        subsystems=dict(type='dict', required=True),
+        record=dict(type='dict', options=RECORD_SPEC),
+    ))
+    exit_with_result(module, lambda run: run_profile(run.module))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,191 @@
+# -*- coding: utf-8 -*-
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""aitune.kernel.profile (several subsystems in one call, then read back and record the local fact), and the parts of
+tuning_facts the roles' fast path relies on: gather_subset, and drift that covers persistence files as well as live
+values."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.aitune.kernel.plugins.modules import memory, profile, sched, tuning_facts
+from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+
+FACT = '/etc/ansible/facts.d/aitune.fact'
+SYSCTL_FILE = '/etc/sysctl.d/90-aitune.conf'
+SWAPPINESS = '/proc/sys/vm/swappiness'
+AUTOGROUP = '/proc/sys/kernel/sched_autogroup_enabled'
+RECORD = {'mode': 'balanced', 'collection_version': '0.1.0', 'settings_hash': 'abc'}
+
+
+def record_args(host, subsystems=None, **record):
+    return {'root': host.root, 'subsystems': {'memory': {'swappiness': 10}} if subsystems is None else subsystems,
+            'record': dict(RECORD, **record)}
+
+
+@pytest.fixture
+def tuned(make_host):
+    host = make_host('6.12')
+    code, result = run_module(memory, {'root': host.root, 'swappiness': 10})
+    assert code == 0 and result['changed'], result
+    return host
+
+
+def facts(host, subset):
+    code, result = run_module(tuning_facts, {'root': host.root, 'gather_subset': subset})
+    assert code == 0, result
+    return result['ansible_facts']['aitune_tuning']
+
+
+def test_one_call_leaves_the_host_as_the_subsystem_modules_do(make_host):
+    """The same request through the profile and through sched then memory ends in the same tree and results."""
+    by_profile, by_modules = make_host('6.12'), make_host('6.12')
+    requests = {'sched': {'autogroup': False}, 'memory': {'swappiness': 10, 'thp_enabled': 'never'}}
+    code, result = run_module(profile, {'root': by_profile.root, 'subsystems': requests})
+    assert code == 0 and result['changed'], result
+    for module, name in ((sched, 'sched'), (memory, 'memory')):
+        code, alone = run_module(module, dict(requests[name], root=by_modules.root))
+        assert code == 0
+        assert result['subsystems'][name]['knobs'] == alone['knobs']
+        assert result['subsystems'][name]['files'] == alone['files']
+    ignore = ['/var/lib/aitune/lock']
+    assert by_profile.snapshot(ignore) == dict(by_modules.snapshot(ignore))
+    assert by_profile.read(AUTOGROUP).strip() == '0' and by_profile.read(SWAPPINESS).strip() == '10'
+    assert sorted(result['changed_knobs']) == ['sched.autogroup', 'thp.enabled', 'vm.swappiness']
+    assert result['knobs'] == {'sched.autogroup': 'applied', 'thp.enabled': 'applied', 'vm.swappiness': 'applied'}
+    assert result['reboot_required'] is False and result['restart_required'] == []
+
+    code, again = run_module(profile, {'root': by_profile.root, 'subsystems': requests})
+    assert code == 0 and again['changed'] is False and again['changed_knobs'] == []
+
+
+@pytest.mark.parametrize('subsystems, words', [
+    ({'memory': {'swappiness': 10}, 'sched': {'autogroup': 'sometimes'}}, ['sched', 'autogroup']),
+    ({'memory': {'swappiness': 10}, 'cgroup': {'slices': {}, 'persist': False}}, ['cgroup', 'persist']),
+    ({'memory': {'swappiness': 10}, 'turbo': {}}, ['turbo', 'not a subsystem']),
+    ({'memory': {'swappiness': 10}, 'cpufreq': 'performance'}, ['cpufreq', 'mapping']),
+    ({'memory': {'dirty_ratio': 10, 'dirty_bytes': 8192}}, ['memory', 'dirty_ratio']),
+    ({'memory': {'swappiness': 10}, 'placement': {'restart': True}}, ['placement', 'services']),
+])
+def test_bad_options_of_any_subsystem_are_refused_before_any_write(make_host, subsystems, words):
+    host = make_host('6.12')
+    before = host.snapshot()
+    code, result = run_module(profile, {'root': host.root, 'subsystems': subsystems})
+    assert code == 1, result
+    assert result['msg'].startswith('invalid settings, nothing was changed')
+    for word in words:
+        assert word in result['msg']
+    assert host.snapshot() == before
+
+
+def test_a_failing_subsystem_stops_the_run_and_says_what_ran_before_it(make_host):
+    host = make_host('6.12')
+    code, result = run_module(profile, {'root': host.root, 'subsystems': {
+        'memory': {'swappiness': 10},
+        'hugepages': {'pools': [{'size': '2M', 'count': 10}], 'max_percent': 95},
+    }})
+    assert code == 1
+    assert result['failed_subsystem'] == 'hugepages'
+    assert 'max_percent' in result['msg'] and 'memory' in result['msg']
+    assert list(result['subsystems']) == ['memory'] and result['changed_knobs'] == ['vm.swappiness']
+    assert host.read(SWAPPINESS).strip() == '10'
+
+
+def test_check_mode_and_diff_name_each_subsystem_and_write_nothing(make_host):
+    host = make_host('6.12')
+    before = host.snapshot()
+    code, result = run_module(profile, record_args(host, {'sched': {'autogroup': False}, 'memory': {'swappiness': 10}}),
+                              check_mode=True, diff=True)
+    assert code == 0 and result['changed'] is True, result
+    assert host.snapshot() == before
+    headers = [diff['before_header'] for diff in result['diff']]
+    assert 'sched: live kernel values' in headers and 'memory: live kernel values' in headers
+    assert 'memory: ' + SYSCTL_FILE + ' (absent)' in headers
+    assert headers[-1] == FACT and json.loads(result['diff'][-1]['after'])['mode'] == 'balanced'
+
+
+def test_record_writes_the_fact_once_and_keeps_its_time(tuned):
+    code, first = run_module(profile, record_args(tuned))
+    assert code == 0 and first['changed'] is True, first
+    written = json.loads(tuned.read(FACT))
+    assert written == first['fact']
+    assert written['knobs'] == {'vm.swappiness': 'applied'} and written['unsupported'] == {}
+    assert written['kernel_release'] == tuned.read('/proc/sys/kernel/osrelease').strip()
+    assert tuned.mode(FACT) == 0o644
+
+    code, second = run_module(profile, record_args(tuned))
+    assert code == 0 and second['changed'] is False
+    assert json.loads(tuned.read(FACT))['applied_at'] == written['applied_at']
+
+
+def test_record_moves_applied_at_only_when_the_outcome_changes(tuned):
+    run_module(profile, record_args(tuned))
+    tuned.write(FACT, json.dumps(dict(json.loads(tuned.read(FACT)), applied_at='2000-01-01T00:00:00Z')))
+    assert run_module(profile, record_args(tuned))[1]['changed'] is False
+    code, result = run_module(profile, record_args(tuned, settings_hash='def'))
+    assert code == 0 and result['changed'] is True
+    assert result['fact']['applied_at'] != '2000-01-01T00:00:00Z'
+
+
+def test_record_check_mode_and_diff_write_nothing(tuned):
+    code, result = run_module(profile, record_args(tuned), check_mode=True, diff=True)
+    assert code == 0 and result['changed'] is True
+    assert not tuned.exists(FACT)
+    assert result['diff'][-1]['before'] == '' and json.loads(result['diff'][-1]['after'])['mode'] == 'balanced'
+
+
+@pytest.mark.parametrize('tamper, drifted', [
+    (lambda host: host.write(SWAPPINESS, '60\n'), 'vm.swappiness'),
+    (lambda host: os.unlink(host.path(SYSCTL_FILE)), SYSCTL_FILE),
+    (lambda host: host.write(SYSCTL_FILE, 'vm.swappiness = 1\n'), SYSCTL_FILE),
+])
+def test_drift_in_values_or_files_fails_the_record_and_writes_nothing(tuned, tamper, drifted):
+    tamper(tuned)
+    code, result = run_module(profile, record_args(tuned, {}))
+    assert code == 1
+    assert drifted in result['msg'] and drifted in result['drift']
+    assert not tuned.exists(FACT)
+    assert drifted in facts(tuned, ['drift'])['drift']
+
+
+def test_drift_can_be_recorded_when_asked(tuned):
+    tuned.write(SWAPPINESS, '60\n')
+    code, result = run_module(profile, record_args(tuned, {}, fail_on_drift=False))
+    assert code == 0 and result['changed'] is True
+    assert result['drift'] == {'vm.swappiness': {'desired': '10', 'live': '60'}}
+
+
+def test_no_drift_after_a_clean_apply(tuned):
+    assert facts(tuned, ['drift'])['drift'] == {}
+
+
+@pytest.mark.parametrize('path', ['/etc/passwd', '/etc/ansible/facts.d/sub/x.fact', '/etc/ansible/facts.d/aitune.json',
+                                  '/etc/ansible/facts.d/../aitune.fact'])
+def test_record_refuses_a_path_outside_the_facts_dir(tuned, path):
+    before = tuned.snapshot()
+    code, result = run_module(profile, record_args(tuned, path=path))
+    assert code == 1 and 'facts.d' in result['msg']
+    assert tuned.snapshot() == before
+
+
+def test_record_does_not_follow_a_symlinked_fact_file(tuned):
+    os.makedirs(tuned.path('/etc/ansible/facts.d'), exist_ok=True)
+    os.symlink(tuned.path('/etc/shadow-target'), tuned.path(FACT))
+    code, result = run_module(profile, record_args(tuned))
+    assert code == 1
+    assert not os.path.exists(tuned.path('/etc/shadow-target'))
+
+
+def test_gather_subset_returns_only_the_parts_asked_for(tuned):
+    run_module(profile, record_args(tuned))
+    part = facts(tuned, ['kernel', 'cpus', 'user', 'recorded', 'drift'])
+    assert sorted(part) == ['cpus', 'drift', 'kernel', 'recorded', 'user']
+    assert part['recorded']['settings_hash'] == 'abc'
+    assert part['kernel']['boot_id'] == tuned.read('/proc/sys/kernel/random/boot_id').strip()
+    assert 'knobs' in facts(tuned, ['all'])
