@@ -47,11 +47,10 @@ def run_plan(run, make_plan):
     Engine.apply) and ``result(engine)`` (its own result keys). Nothing is written before the plan is whole.
     """
     # Imported here, not at the top: the engine imports every knob family module while it loads, this one included.
-    from ansible_collections.aitune.kernel.plugins.module_utils._module import (
-        ENGINE_ERRORS, RunFailed, open_engine, report_result)
+    from ansible_collections.aitune.kernel.plugins.module_utils._module import ENGINE_ERRORS, RunFailed, run_engine
     params = run.params
-    engine = open_engine(run.module, params)
-    try:
+
+    def body(engine):
         try:
             plan = make_plan(engine)
         except ValidationError as exc:
@@ -61,14 +60,9 @@ def run_plan(run, make_plan):
         refusal = strict_refusal(plan.unsupported) if params['strict'] else None
         if refusal:
             raise RunFailed(refusal)
-        try:
-            report = engine.apply(plan.desired, persist=params['persist'], strict=params['strict'], **plan.owned())
-        except ENGINE_ERRORS as exc:
-            raise RunFailed(str(exc))
-    except RunFailed:
-        engine.close()
-        raise
-    add_unsupported(report, plan.unsupported)
-    for warning in plan.warnings:
-        run.warn(warning)
-    return report_result(run, engine, report, **plan.result(engine))
+        report = engine.apply(plan.desired, persist=params['persist'], strict=params['strict'], **plan.owned())
+        add_unsupported(report, plan.unsupported)
+        for warning in plan.warnings:
+            run.warn(warning)
+        return report, plan.result(engine)
+    return run_engine(run, body)

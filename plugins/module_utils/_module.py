@@ -111,13 +111,18 @@ def exit_with_result(module, run_subsystem):
 
 def run_engine(run, body, boot=False):
     """Open the engine, let ``body(engine)`` decide and apply, and report. ``body`` returns the engine's report and
-    the subsystem's own result keys; the ENGINE_ERRORS it raises become the run's failure message."""
+    the subsystem's own result keys; the ENGINE_ERRORS it raises become the run's failure message, and a RunFailed
+    it raises passes as it is."""
     engine = open_engine(run.module, run.params)
     try:
         report, extra = body(engine)
     except ENGINE_ERRORS as exc:
         engine.close()
         raise RunFailed(str(exc))
+    except Exception:
+        # A refusal the body raised itself (RunFailed) also leaves nothing mounted.
+        engine.close()
+        raise
     return report_result(run, engine, report, boot=boot, **extra)
 
 
@@ -132,7 +137,8 @@ _SPEC_TYPES = {'int': 'int', 'bool': 'bool', 'choice': 'str'}
 
 
 def knob_options(knobs):
-    """Argument spec entries for registry knobs, one option each, typed after the knob's validator."""
+    """Argument spec entries for registry knobs (or block queue settings), one option each, typed after the
+    validator."""
     return {knob.option: dict(type=_SPEC_TYPES[knob.validator.kind]) for knob in knobs}
 
 

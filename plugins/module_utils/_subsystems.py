@@ -38,6 +38,7 @@ Subsystem = namedtuple('Subsystem', 'name module argument_spec mutually_exclusiv
 
 DEFAULT_SLICES = {'aitune-latency.slice': {'cpu_weight': 10000}, 'aitune-batch.slice': {'cpu_weight': 1}}
 
+# A block rule: which disks, and the queue settings, one option per setting and typed after its validator.
 BLOCK_RULE = dict(
     match=dict(type='dict', required=True, options=dict(
         name=dict(type='str'),
@@ -45,15 +46,7 @@ BLOCK_RULE = dict(
         model=dict(type='str'),
         rotational=dict(type='bool'),
     )),
-    scheduler=dict(type='str'),
-    nr_requests=dict(type='int'),
-    read_ahead_kb=dict(type='int'),
-    io_poll=dict(type='bool'),
-    io_poll_delay=dict(type='int'),
-    nomerges=dict(type='int'),
-    rq_affinity=dict(type='int'),
-    wbt_lat_usec=dict(type='int'),
-    max_sectors_kb=dict(type='int'),
+    **knob_options(_block.SETTINGS)
 )
 
 PLACEMENT_SERVICE = dict(

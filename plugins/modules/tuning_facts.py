@@ -156,7 +156,6 @@ ansible_facts:
           returned: when gathered
 '''
 
-import json
 import os
 import re
 
@@ -169,6 +168,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     HUGEPAGE_SIZES_KB, REGISTRY, hugepage_knob)
 from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State
+from ansible_collections.aitune.kernel.plugins.module_utils._record import FACT_FILE, previous_record
 
 CPU = '/sys/devices/system/cpu'
 NODES = '/sys/devices/system/node'
@@ -267,7 +267,6 @@ def baseline_facts(engine):
     return {'present': baseline.exists, 'knobs': len(baseline.knobs()), 'files': len(baseline.files())}
 
 
-FACT_FILE = '/etc/ansible/facts.d/aitune.fact'
 SUBSETS = ('all', 'kernel', 'knobs', 'cgroup', 'systemd', 'cpufreq', 'cpuidle', 'block_devices', 'numa_nodes',
            'cpus_online', 'lockdown', 'debugfs_mounted', 'baseline', 'drift', 'reboot_required', 'cpus', 'user',
            'recorded')
@@ -283,14 +282,6 @@ def cpu_facts(fs):
     return {'online': format_cpulist(online), 'housekeeping': format_cpulist(housekeeping),
             'latency': format_cpulist(latency), 'batch': format_cpulist(online - latency),
             'irq_serving': format_cpulist(irq_serving_cpus(fs))}
-
-
-def recorded_fact(fs):
-    text = fs.read_optional(FACT_FILE)
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
 
 
 def gatherers(engine):
@@ -317,7 +308,7 @@ def gatherers(engine):
         ('reboot_required', engine.reboot_required),
         ('cpus', lambda: cpu_facts(fs)),
         ('user', lambda: {'uid': os.geteuid(), 'root': os.geteuid() == 0}),
-        ('recorded', lambda: recorded_fact(fs)),
+        ('recorded', lambda: previous_record(fs, FACT_FILE)),
     )
 
 
