@@ -51,6 +51,11 @@ def collection_modules():
                   if name.endswith('.py') and not name.startswith('_'))
 
 
+def collection_filters():
+    """Filter plugins, each documented in a YAML file beside the Python file that holds it."""
+    return sorted(name[:-4] for name in os.listdir(os.path.join(REPO, 'plugins', 'filter')) if name.endswith('.yml'))
+
+
 def collection_roles():
     roles_dir = os.path.join(REPO, 'roles')
     return sorted(name for name in os.listdir(roles_dir)
@@ -288,22 +293,40 @@ def ansible_doc_text(plugin_type, names):
     return result, sections
 
 
+# What ansible-doc itself reports about the docs it renders: its own errors and warnings. Python warnings that a
+# dependency prints on stderr are not about the docs; the test command's quiet step fails on those instead.
+ANSIBLE_DOC_MESSAGE = re.compile(r'^(?:\[(?:ERROR|WARNING|DEPRECATION WARNING)\]|ERROR!)', re.MULTILINE)
+
+
+def ansible_doc_errors(plugin_type, result):
+    """Failures of one ansible-doc call: a non-zero exit with its whole stderr, or each message of its own."""
+    if result.returncode != 0:
+        return ['ansible-doc -t {0}: rc {1}: {2}'.format(plugin_type, result.returncode, result.stderr.strip())]
+    return ['ansible-doc -t {0}: {1}'.format(plugin_type, line) for line in result.stderr.splitlines()
+            if ANSIBLE_DOC_MESSAGE.match(line)]
+
+
 def check_ansible_doc():
     """ansible-doc renders each module with its options, and each role entry point with every option its argument
     spec declares."""
     failures = []
     modules = collection_modules()
     result, sections = ansible_doc_text('module', ['{0}.{1}'.format(COLLECTION, name) for name in modules])
-    if result.returncode != 0 or result.stderr.strip():
-        failures.append('ansible-doc -t module: rc {0}: {1}'.format(result.returncode, result.stderr.strip()))
+    failures.extend(ansible_doc_errors('module', result))
     for name in modules:
         text = sections.get('{0}.{1}'.format(COLLECTION, name), '')
         if 'OPTIONS' not in text or 'RETURN VALUES' not in text:
             failures.append('module {0}: not rendered with OPTIONS and RETURN VALUES'.format(name))
+    filters = collection_filters()
+    result, dummy = ansible_doc_text('filter', ['{0}.{1}'.format(COLLECTION, name) for name in filters])
+    failures.extend(ansible_doc_errors('filter', result))
+    for name in filters:
+        if '> FILTER {0}.{1}'.format(COLLECTION, name) not in result.stdout.replace('*', '') \
+                or 'RETURN VALUES' not in result.stdout:
+            failures.append('filter {0}: not rendered with its return value'.format(name))
     roles = collection_roles()
     result, sections = ansible_doc_text('role', ['{0}.{1}'.format(COLLECTION, name) for name in roles])
-    if result.returncode != 0 or result.stderr.strip():
-        failures.append('ansible-doc -t role: rc {0}: {1}'.format(result.returncode, result.stderr.strip()))
+    failures.extend(ansible_doc_errors('role', result))
     for name in roles:
         with open(os.path.join(REPO, 'roles', name, 'meta', 'argument_specs.yml'), encoding='utf-8') as handle:
             specs = yaml.safe_load(handle)['argument_specs']
@@ -322,7 +345,8 @@ def check_ansible_doc():
         print(failure)
     if failures:
         return 1
-    print('ansible-doc renders {0} modules, and {1} roles with all their entry points and options'.format(len(modules), len(roles)))
+    print('ansible-doc renders {0} modules, {1} filters, and {2} roles with all their entry points and options'.format(
+        len(modules), len(filters), len(roles)))
     return 0
 
 

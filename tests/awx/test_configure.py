@@ -68,8 +68,13 @@ def objects(play):
     return result
 
 
-def test_syntax_check_with_the_pinned_awx_collection(awx_collections):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=awx_collections)
+def syntax_check_environment(collections_path, ansible_home):
+    """ansible-playbook's environment: the given collections, and Ansible's temporary files kept out of ~/.ansible."""
+    return dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections_path, ANSIBLE_HOME=str(ansible_home))
+
+
+def test_syntax_check_with_the_pinned_awx_collection(awx_collections, tmp_path):
+    env = syntax_check_environment(awx_collections, tmp_path / 'ansible-home')
     result = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '--syntax-check', PLAYBOOK], cwd=REPO, env=env,
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -77,7 +82,7 @@ def test_syntax_check_with_the_pinned_awx_collection(awx_collections):
 
 def test_syntax_check_fails_without_awx_collection(tmp_path):
     """The check above means something: without awx.awx the same playbook is refused."""
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(tmp_path))
+    env = syntax_check_environment(str(tmp_path), tmp_path / 'ansible-home')
     result = subprocess.run([os.path.join(BIN, 'ansible-playbook'), '--syntax-check', PLAYBOOK], cwd=REPO, env=env,
                             capture_output=True, text=True, check=False)
     assert result.returncode != 0

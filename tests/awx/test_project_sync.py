@@ -53,10 +53,15 @@ def synced_project(tmp_path_factory):
 
 
 def sync_environment(collections):
-    """The environment of a job: the synced collections and nothing else (no checkout link, no user collections)."""
+    """The environment of a job: the synced collections and nothing else (no checkout link, no user collections).
+
+    Ansible's home (its temporary files and ansible-galaxy's cache) lies in the job directory too, so the test leaves
+    nothing in the user's ~/.ansible, as an AWX job leaves nothing in the controller's.
+    """
     env = {key: value for key, value in os.environ.items() if not key.startswith('ANSIBLE_')}
     env.update(ANSIBLE_COLLECTIONS_PATH=str(collections), ANSIBLE_FORCE_COLOR='false', ANSIBLE_NOCOLOR='1',
-               ANSIBLE_LOCAL_TEMP=str(collections.parent / 'tmp'), PATH=BIN + os.pathsep + env.get('PATH', ''))
+               ANSIBLE_HOME=str(collections.parent / 'ansible-home'), ANSIBLE_LOCAL_TEMP=str(collections.parent / 'tmp'),
+               PATH=BIN + os.pathsep + env.get('PATH', ''))
     return env
 
 
