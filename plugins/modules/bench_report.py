@@ -20,14 +20,24 @@ description:
     arms' own medians, with their min and max. Delta is the median of the paired ratios (After / Before of the same
     interleaved pair) with min and max. Per-pair ratios cancel the slow drift of a shared machine, which the
     difference of two medians would not.
+  - A ratio is stated as a change, with its percent, only when it rests on at least 5 pairs that all moved the same
+    way (every paired ratio below 1, or every one above). With fewer pairs the ratio is marked as noise, with how many
+    pairs it rests on and how many it needs; where the pairs disagree it is marked as no effect, with how many pairs
+    were lower.
+    Only stated changes are coloured in the HTML; noise and no effect are grey.
+  - A scenario is noisy when an arm's p50 varied a lot over its repetitions (coefficient of variation of 0.3 or
+    more), when an idle arm ran while something else kept the CPUs busy (host CPU pressure of 20 % or more), or when
+    the hypervisor stole 5 % or more of the CPU time. The summary, report.md and report.html then name the arm and the
+    figure, and the scenario's ratios need 7 agreeing pairs instead of 5.
   - The fleet table gives, per metric, the median over the hosts of their median ratios, with the min and max
     across hosts.
   - The HTML page is self-contained. Its charts are inline SVG drawn with matplotlib, with no scripts and nothing
     loaded from the network. They show the latency distribution of every arm per host and scenario, and the per-host
     ratio bars of the key metrics.
-  - Also evaluates the regression gate. For each host, scenario of condition O(gate_condition) and tuned label, the
-    tuned arm counts as regressed only when O(gate_metric) is worse than the baseline by more than the factor
-    O(gate_threshold) in every interleaved pair.
+  - With O(gate=true), also evaluates the regression gate and states its verdict. For each host, scenario of
+    condition O(gate_condition) and tuned label, the tuned arm counts as regressed only when O(gate_metric) is worse
+    than the baseline by more than the factor O(gate_threshold) in every interleaved pair. Without O(gate) the report
+    says nothing about a gate.
   - Meant for the controller. Run it with C(delegate_to=localhost), C(run_once=true) and
     C(ansible_python_interpreter) set to C({{ ansible_playbook_python }}), where matplotlib is installed.
 requirements:
@@ -42,7 +52,8 @@ options:
         two keys added. C(label) (required) names the configuration, such as V(stock), V(balanced) or V(aggressive).
         C(pair) (an integer) numbers the interleaved pair the arm belongs to; arms of one pair ran back to back.
       - From the rest of the arm the module reads C(tool), C(workload), C(condition), C(summary.metrics) (each
-        metric's C(median), C(min) and C(max)) and C(summary.distribution). Everything is kept in C(report.json).
+        metric's C(median), C(min) and C(max)) and C(summary.distribution). C(summary.cv_p50) and the metrics
+        C(psi_cpu_some_pct) and C(steal_pct) tell whether the arm was noisy. Everything is kept in C(report.json).
       - Arms without C(pair) are numbered in the order given within their scenario and label, so the n-th baseline
         arm pairs with the n-th tuned arm.
     type: dict
@@ -67,6 +78,14 @@ options:
       - Name of the report directory. Defaults to the current UTC time as C(YYYYmmddTHHMMSSZ). Letters, digits,
         C(.), C(_) and C(-) only.
     type: str
+  gate:
+    description:
+      - Evaluate the regression gate (O(gate_metric), O(gate_condition), O(gate_threshold)) and state its verdict in
+        the report and in each host's summary lines.
+      - With V(false) no gate is evaluated, the report and the summary say nothing about one, and RV(gate) has
+        C(requested=false) and C(evaluated=false).
+    type: bool
+    default: false
   gate_metric:
     description:
       - Metric the regression gate checks, as named in latency_bench's C(summary.metrics).
@@ -113,6 +132,7 @@ EXAMPLES = r'''
     results: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, 'aitune_bench_arms'))) }}"
     output_dir: "{{ playbook_dir }}/reports"
     title: Balanced mode on the inference fleet
+    gate: true
   delegate_to: localhost
   run_once: true
   vars:
@@ -139,32 +159,48 @@ files:
            html: reports/20261123T093842Z/report.html}
 gate:
   description:
-    - The regression gate. C(regressed) is true when any host, scenario of the gate condition and tuned label was worse
+    - The regression gate. C(requested) is the O(gate) option; without it nothing is evaluated, C(evaluated) and
+      C(regressed) are false and C(checks) is empty.
+    - C(regressed) is true when any host, scenario of the gate condition and tuned label was worse
       by more than C(threshold) in every pair. C(evaluated) is false when no pair had the metric.
     - C(checks) lists each host, scenario and label with its C(ratios), C(worse) per pair and C(regressed).
   returned: always
   type: dict
-  sample: {metric: wake_p99_us, condition: load, threshold: 1.1, evaluated: true, regressed: false,
+  sample: {requested: true, metric: wake_p99_us, condition: load, threshold: 1.1, evaluated: true, regressed: false,
            reason: no host is worse by more than x1.10 in every pair, checks: []}
 hosts:
-  description: Per host and scenario, each label's metrics (C(median), C(min), C(max) over its arms) and the
-    comparisons with the baseline (C(pairs), and per metric C(before), C(after), C(ratio) with C(median), C(min),
-    C(max), C(n), and C(delta_pct)).
+  description:
+    - Per host and scenario, each label's metrics (C(median), C(min), C(max) over its arms) and the comparisons with
+      the baseline (C(pairs), and per metric C(before), C(after), C(ratio) with C(median), C(min), C(max), C(n), and
+      C(delta_pct)).
+    - Each metric's C(verdict) says what the ratio shows. C(effect) is V(better) or V(worse) when enough pairs
+      (C(needed)) all moved the same way, V(noise) when there are fewer pairs, and V(no effect) when they disagree.
+      C(pairs), C(lower) and C(higher) count the pairs, C(reason) explains noise and no effect.
+    - Each scenario's C(noise) lists why it counts as noisy (for example V(CPU pressure 99.98 % during stock)), or is
+      empty.
   returned: always
   type: dict
 fleet:
-  description: Per scenario, tuned label and metric, the C(hosts), the median C(before) and C(after), and the
-    C(ratio) statistics over the hosts' median ratios.
+  description: Per scenario, tuned label and metric, the C(hosts), the median C(before) and C(after), the C(ratio)
+    statistics over the hosts' median ratios, and a C(verdict) as in RV(hosts). The fleet's figure is a change only
+    when every host's is, in the same direction; otherwise it is V(no effect) when hosts disagree, else V(noise).
   returned: always
   type: dict
 summary:
   description:
     - Per host, short lines for a play's output. One line per scenario and tuned label gives the key metrics
-      before and after, and the median paired ratio with [min-max]. A last line gives the p50 coefficient of
-      variation of each arm, per round.
+      before and after and the median paired ratio. A stated change adds [min-max] and its percent; otherwise the
+      ratio is marked as noise or no effect, with the reason.
+    - A line starting C(noisy:) follows each noisy scenario. With O(gate=true) a line gives the gate's verdict for
+      the host. A last line gives the p50 coefficient of variation of each arm, per round.
   returned: always
   type: dict
-  sample: {gpu1: ['ring/load balanced vs stock, 5 pair(s): wake_p99_us 3904 -> 25.4 x0.0065 [0.0063-0.0073]',
+  sample: {gpu1: ['ring/idle balanced vs stock, 1 pair(s): wake_p50_us 26.1 -> 15.63 x0.599 (noise: 1 pair, 7 needed
+                  on a noisy host)',
+                  'noisy: ring/idle: p50 CV 0.61 during stock; CPU pressure 99.98 % during stock: treat its ratios as
+                  noise unless 7 or more pairs agree',
+                  'ring/load balanced vs stock, 5 pair(s): wake_p99_us 3904 -> 25.4 x0.00651 [0.00633-0.00732]
+                  (-99.3 %)',
                   'p50 coefficient of variation over the repetitions, per round: ring/load stock 0.02/0.03']}
 '''
 
@@ -180,7 +216,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench import (
-    HIGHER_IS_BETTER, compare_fleet, compare_host, gate_hosts, scenario_of)
+    HIGHER_IS_BETTER, arm_metrics, compare_fleet, compare_host, gate_hosts, ratio, scenario_of)
 
 try:
     import matplotlib
@@ -220,13 +256,38 @@ BAR_METRICS = ('wake_p50_us', 'wake_p99_us', 'steps_per_s', 'latency_p99_us', 'i
 # Where the ratio bars' log axis gets a labelled tick.
 RATIO_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
+# A ratio is stated as a change only over at least this many interleaved pairs that all moved the same way. A mode
+# with no effect makes each pair's ratio fall on either side of 1 about as often, so all of 5 pairs agree by chance
+# only 2 times in 2^5 (1 in 16); one pair, or the [min-max] of two or three, says nothing.
+MIN_PAIRS = 5
+# The same where an arm of the scenario was noisy (the thresholds below): with p50 CVs near 0.6 only paired ratios
+# over 7 or more rounds say anything (all of 7 agree by chance 1 time in 64).
+MIN_PAIRS_NOISY = 7
+# p50 coefficient of variation over an arm's repetitions from which p50 says little: a quiet host stays under 0.05,
+# a busy one (other VMs, a build) reaches 0.1-0.3 (docs/benchmark.md, "What noise looks like").
+NOISY_CV_P50 = 0.3
+# Host CPU pressure (PSI "some": the share of the window in which some task waited for a CPU) from which an idle arm
+# shared the CPUs with foreign work. Idle arms only: the idle ring keeps about one worker runnable at a time, so its
+# own pressure stays low, while under load the benchmark's own hogs hold pressure near 100 % by design.
+NOISY_PSI_PCT = 20.0
+# CPU time the hypervisor gave to other guests during the window, from which the host was shared (either condition:
+# the benchmark's own hogs run inside the guest, not beside it).
+NOISY_STEAL_PCT = 5.0
+
+# Verdicts of a ratio: a change in one direction, stated with its percent, or neither.
+BETTER = 'better'
+WORSE = 'worse'
+NO_EFFECT = 'no effect'
+NOISE = 'noise'
+
 CSS = '''
 body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 th { background: #f3f3f3; }
-.better { color: #1a7f37; } .worse { color: #b42318; }
+.better { color: #1a7f37; } .worse { color: #b42318; } .noise { color: #6b6b6b; }
+.noisy { background: #f3f3f3; padding: 0.5em; }
 .gate-ok { background: #e7f6ec; padding: 0.5em; } .gate-regressed { background: #fdecea; padding: 0.5em; }
 figure { margin: 0.5em 0 1.5em; } svg { max-width: 100%; height: auto; }
 '''
@@ -309,23 +370,31 @@ def fmt_value(stats, metric):
     return text
 
 
-def fmt_ratio(ratio_stats, delta_pct):
+def fmt_ratio(ratio_stats, delta_pct, verdict):
+    """``×0.503 [0.487–0.518] (−49.7 %)`` for a stated change; otherwise the median ratio with what it is, such as
+    ``×0.599 — noise: 1 pair, 5 needed`` or ``×0.912 [0.61–1.3] — no effect: pairs disagree (3 of 5 lower)``."""
     if not ratio_stats or ratio_stats.get('median') is None:
         return 'n/a'
     text = '×%s' % fmt_number(ratio_stats['median'])
-    if ratio_stats['n'] > 1 and ratio_stats['min'] != ratio_stats['max']:
+    if shows_range(ratio_stats, verdict):
         text += ' [%s–%s]' % (fmt_number(ratio_stats['min']), fmt_number(ratio_stats['max']))
-    if delta_pct is not None:
-        text += ' (%+.1f %%)' % delta_pct
-    return text.replace('-', '−') if delta_pct is not None and delta_pct < 0 else text
+    if verdict['effect'] not in (BETTER, WORSE):
+        return '%s — %s: %s' % (text, verdict['effect'], verdict['reason'])
+    return text + (' (%+.1f %%)' % delta_pct).replace('-', '−')
 
 
-def direction_class(metric, ratio_median):
-    """``better`` or ``worse`` for colouring, with a 5 % dead band for noise."""
-    if ratio_median is None or 0.95 <= ratio_median <= 1.05:
+def shows_range(ratio_stats, verdict):
+    """Whether a ratio gets its [min–max]: a range over fewer pairs (or hosts) than a verdict needs looks like an
+    interval but is not one."""
+    enough = verdict['effect'] in (BETTER, WORSE) or ratio_stats['n'] >= verdict.get('needed', MIN_PAIRS)
+    return enough and ratio_stats['min'] != ratio_stats['max']
+
+
+def direction_class(verdict):
+    """The CSS class of a ratio: green or red only for a stated change, grey for noise and no effect."""
+    if not verdict or verdict['effect'] is None:
         return ''
-    improved = ratio_median > 1 if metric in HIGHER_IS_BETTER else ratio_median < 1
-    return 'better' if improved else 'worse'
+    return verdict['effect'] if verdict['effect'] in (BETTER, WORSE) else 'noise'
 
 
 def plural(count, noun):
@@ -340,6 +409,84 @@ def table_rows(metrics):
 # ---------------------------------------------------------------------------------------------------------------------
 # Report model
 
+def ratio_verdict(metric, ratios, needed):
+    """What the paired ratios of one metric show: a change (better or worse, by the metric's direction) only when at
+    least ``needed`` pairs all fall on the same side of 1; no effect when they fall on both sides (or on 1); noise
+    when they agree over fewer pairs."""
+    ratios = [value for value in ratios if value is not None]
+    lower = sum(1 for value in ratios if value < 1)
+    higher = sum(1 for value in ratios if value > 1)
+    verdict = {'effect': None, 'reason': None, 'pairs': len(ratios), 'lower': lower, 'higher': higher,
+               'needed': needed}
+    if not ratios:
+        return verdict
+    if lower != len(ratios) and higher != len(ratios):
+        verdict.update(effect=NO_EFFECT, reason='pairs disagree (%d of %d lower)' % (lower, len(ratios))
+                       if lower or higher else 'equal in every pair')
+    elif len(ratios) < needed:
+        verdict.update(effect=NOISE, reason='%s, %d needed%s' % (
+            plural(len(ratios), 'pair'), needed, ' on a noisy host' if needed > MIN_PAIRS else ''))
+    else:
+        verdict['effect'] = BETTER if (higher > 0) == (metric in HIGHER_IS_BETTER) else WORSE
+    return verdict
+
+
+def fleet_verdict(host_verdicts):
+    """The fleet's figure is a change only where every host's is, in the same direction. Hosts with changes in
+    opposite directions make it no effect; so do hosts that all show no effect. Anything else is noise."""
+    if not host_verdicts:
+        return {'effect': None, 'reason': None, 'hosts': 0}
+    directions = {'lower' if verdict['lower'] else 'higher'
+                  for verdict in host_verdicts if verdict['effect'] in (BETTER, WORSE)}
+    clear = sum(1 for verdict in host_verdicts if verdict['effect'] in (BETTER, WORSE))
+    lower = sum(1 for verdict in host_verdicts if verdict['effect'] in (BETTER, WORSE) and verdict['lower'])
+    verdict = {'effect': None, 'reason': None, 'hosts': len(host_verdicts)}
+    if len(directions) > 1:
+        verdict.update(effect=NO_EFFECT, reason='hosts disagree (%d of %d lower)' % (lower, len(host_verdicts)))
+    elif clear == len(host_verdicts):
+        verdict['effect'] = host_verdicts[0]['effect']
+    elif all(host_verdict['effect'] == NO_EFFECT for host_verdict in host_verdicts):
+        verdict.update(effect=NO_EFFECT, reason='no host shows one')
+    else:
+        verdict.update(effect=NOISE, reason='%d of %d hosts without a clear figure' % (
+            len(host_verdicts) - clear, len(host_verdicts)))
+    return verdict
+
+
+def noise_findings(arms, condition):
+    """Why one host's scenario counts as noisy, one finding per arm label and cause, such as
+    ``CPU pressure 99.98 % during stock``; empty for a quiet one. An arm's value is its worst round."""
+    by_label = {}
+    for arm in arms:
+        by_label.setdefault(arm['label'], []).append(arm)
+    findings = []
+    for label, label_arms in by_label.items():
+        cvs = [arm['summary'].get('cv_p50') for arm in label_arms]
+        cv = max((value for value in cvs if isinstance(value, (int, float))), default=None)
+        if cv is not None and cv >= NOISY_CV_P50:
+            findings.append('p50 CV %.2f during %s' % (cv, label))
+        checks = [('steal_pct', 'steal', NOISY_STEAL_PCT)]
+        if condition == 'idle':
+            checks.insert(0, ('psi_cpu_some_pct', 'CPU pressure', NOISY_PSI_PCT))
+        for metric, name, threshold in checks:
+            values = [arm_metrics(arm).get(metric) for arm in label_arms]
+            worst = max((value for value in values if value is not None), default=None)
+            if worst is not None and worst >= threshold:
+                findings.append('%s %.4g %% during %s' % (name, worst, label))
+    return findings
+
+
+def requested_gate(params, hosts):
+    """The gate's outcome when it was asked for; otherwise a gate that says it was not."""
+    if not params['gate']:
+        return {'requested': False, 'metric': params['gate_metric'], 'condition': params['gate_condition'],
+                'threshold': params['gate_threshold'], 'evaluated': False, 'regressed': False,
+                'reason': 'no gate was asked for', 'checks': []}
+    gate = gate_hosts(hosts, params['gate_metric'], params['gate_condition'], params['gate_threshold'])
+    gate['requested'] = True
+    return gate
+
+
 def build_report(params, hosts_arms, generated_at):
     baseline = params['baseline_label']
     warnings = []
@@ -349,13 +496,25 @@ def build_report(params, hosts_arms, generated_at):
         for scenario, data in hosts[host].items():
             if baseline not in data['labels']:
                 warnings.append('%s %s has no %s arm; its arms are listed but not compared' % (host, scenario, baseline))
+            data['noise'] = noise_findings([arm for arm in arms if scenario_of(arm) == scenario], data['condition'])
+            needed = MIN_PAIRS_NOISY if data['noise'] else MIN_PAIRS
             for label, comparison in data['comparisons'].items():
                 if not comparison['pairs']:
                     warnings.append('%s %s: no pair index is shared by %s and %s' % (host, scenario, baseline, label))
+                for metric, values in comparison['metrics'].items():
+                    values['verdict'] = ratio_verdict(metric, [
+                        ratio(pair['before'].get(metric), pair['after'].get(metric))
+                        for pair in comparison['gate_pairs']], needed)
     fleet = compare_fleet(hosts)
-    gate = gate_hosts(hosts, params['gate_metric'], params['gate_condition'], params['gate_threshold'])
+    for scenario, labels in fleet.items():
+        for label, metrics in labels.items():
+            for metric, values in metrics.items():
+                host_verdicts = [hosts[host][scenario]['comparisons'][label]['metrics'][metric]['verdict']
+                                 for host in values['hosts']]
+                values['verdict'] = fleet_verdict(host_verdicts)
     return {'title': params['title'], 'generated_at': generated_at, 'baseline_label': baseline,
-            'hosts': hosts, 'fleet': fleet, 'gate': gate, 'warnings': warnings, 'arms': hosts_arms}
+            'hosts': hosts, 'fleet': fleet, 'gate': requested_gate(params, hosts), 'warnings': warnings,
+            'arms': hosts_arms}
 
 
 # The metrics the summary lines show, where a scenario has them.
@@ -363,8 +522,40 @@ SUMMARY_METRICS = ('wake_p50_us', 'wake_p99_us', 'wake_p999_us', 'steps_per_s', 
                    'ttft_p99_ms')
 
 
+def summary_ratio(stats):
+    """``x0.00651 [0.00633-0.00732] (-99.3 %)`` for a stated change, ``x0.599 (noise: 1 pair, 5 needed)`` otherwise."""
+    ratio_stats, verdict = stats['ratio'], stats['verdict']
+    text = 'x%.3g' % ratio_stats['median']
+    if shows_range(ratio_stats, verdict):
+        text += ' [%.3g-%.3g]' % (ratio_stats['min'], ratio_stats['max'])
+    if verdict['effect'] in (BETTER, WORSE):
+        return text + ' (%+.1f %%)' % stats['delta_pct']
+    return '%s (%s: %s)' % (text, verdict['effect'], verdict['reason'])
+
+
+def noisy_line(scenario, findings):
+    return 'noisy: %s: %s: treat its ratios as noise unless %d or more pairs agree' % (
+        scenario, '; '.join(findings), MIN_PAIRS_NOISY)
+
+
+def gate_heading(gate):
+    return 'Gate (%s under %s, x%.2f in every pair)' % (gate['metric'], gate['condition'], gate['threshold'])
+
+
+def host_gate_line(gate, host):
+    """The gate's verdict on one host's checks, for its summary."""
+    checks = [check for check in gate['checks'] if check['host'] == host]
+    if not checks:
+        return '%s: not evaluated on this host, no interleaved pair under condition %s has %s' % (
+            gate_heading(gate), gate['condition'], gate['metric'])
+    regressed = [check for check in checks if check['regressed']]
+    return '%s: %s: %s' % (gate_heading(gate), 'REGRESSED' if regressed else 'passed', '; '.join(
+        '%s %s: %s' % (check['scenario'], check['label'], check['reason']) for check in regressed or checks))
+
+
 def summary_lines(report):
-    """{host: [line]}: each scenario's comparisons in one line each, then the p50 CV of every arm per round."""
+    """{host: [line]}: each scenario's comparisons in one line each and, when it was noisy, why; the gate's verdict
+    when a gate was asked for; then the p50 CV of every arm per round."""
     lines = {}
     for host, scenarios in report['hosts'].items():
         lines[host] = []
@@ -374,12 +565,14 @@ def summary_lines(report):
                 for metric in SUMMARY_METRICS:
                     stats = comparison['metrics'].get(metric)
                     if stats and stats['ratio']['median'] is not None:
-                        ratio = stats['ratio']
-                        parts.append('%s %.4g -> %.4g x%.3g [%.3g-%.3g]' % (
-                            metric, stats['before']['median'], stats['after']['median'], ratio['median'],
-                            ratio['min'], ratio['max']))
+                        parts.append('%s %.4g -> %.4g %s' % (
+                            metric, stats['before']['median'], stats['after']['median'], summary_ratio(stats)))
                 lines[host].append('%s %s vs %s, %d pair(s): %s' % (
                     scenario, label, report['baseline_label'], len(comparison['pairs']), ', '.join(parts)))
+            if data['noise']:
+                lines[host].append(noisy_line(scenario, data['noise']))
+        if report['gate']['requested']:
+            lines[host].append(host_gate_line(report['gate'], host))
         cvs = {}
         for arm in report['arms'][host]:
             cv = arm['summary'].get('cv_p50')
@@ -400,7 +593,7 @@ def public_hosts(hosts):
             comparisons = {label: {'pairs': c['pairs'], 'metrics': c['metrics']}
                            for label, c in data['comparisons'].items()}
             result[host][scenario] = {'condition': data['condition'], 'labels': data['labels'],
-                                      'comparisons': comparisons}
+                                      'comparisons': comparisons, 'noise': data['noise']}
     return result
 
 
@@ -418,7 +611,7 @@ def comparison_rows(comparison):
     for metric, name in table_rows(comparison['metrics']):
         values = comparison['metrics'][metric]
         rows.append((name, fmt_value(values['before'], metric), fmt_value(values['after'], metric),
-                     fmt_ratio(values['ratio'], values['delta_pct']), metric, values['ratio']['median']))
+                     fmt_ratio(values['ratio'], values['delta_pct'], values['verdict']), values['verdict']))
     return rows
 
 
@@ -428,23 +621,39 @@ def fleet_rows(metrics):
         values = metrics[metric]
         rows.append((name, fmt_value({'median': values['before']}, metric),
                      fmt_value({'median': values['after']}, metric),
-                     fmt_ratio(values['ratio'], values['delta_pct']), metric, values['ratio']['median']))
+                     fmt_ratio(values['ratio'], values['delta_pct'], values['verdict']), values['verdict']))
     return rows
 
 
 def gate_sentence(gate):
+    """The gate's verdict for the report, or None where no gate was asked for."""
+    if not gate['requested']:
+        return None
     if not gate['evaluated']:
-        return 'Gate (%s under %s, x%.2f): not evaluated, %s.' % (
-            gate['metric'], gate['condition'], gate['threshold'], gate['reason'])
-    return 'Gate (%s under %s, x%.2f in every pair): %s, %s.' % (
-        gate['metric'], gate['condition'], gate['threshold'], 'REGRESSED' if gate['regressed'] else 'passed',
-        gate['reason'])
+        return '%s: not evaluated, %s.' % (gate_heading(gate), gate['reason'])
+    return '%s: %s, %s.' % (gate_heading(gate), 'REGRESSED' if gate['regressed'] else 'passed', gate['reason'])
+
+
+INTRODUCTION = (
+    'Generated %s. Before is the %s arm; Δ is the median of the paired ratios After/Before over the interleaved '
+    'pairs. A Δ is a change, given with its [min–max] and percent, only when at least %d pairs (%d where the '
+    'scenario was noisy) all moved the same way; otherwise it is marked as noise (too few pairs) or no effect '
+    '(pairs disagree).')
+
+
+def introduction(report, code):
+    return INTRODUCTION % (report['generated_at'], code(report['baseline_label']), MIN_PAIRS, MIN_PAIRS_NOISY)
+
+
+def noisy_sentence(scenario, findings):
+    return '%s was noisy: %s. Treat its ratios as noise unless %d or more pairs agree.' % (
+        scenario, '; '.join(findings), MIN_PAIRS_NOISY)
 
 
 def render_markdown(report):
-    out = ['# %s' % report['title'], '', 'Generated %s. Before is the `%s` arm; Δ is the median of the paired ratios '
-           'After/Before over the interleaved pairs, [min–max].' % (report['generated_at'], report['baseline_label']),
-           '', gate_sentence(report['gate']), '']
+    out = ['# %s' % report['title'], '', introduction(report, lambda text: '`%s`' % text), '']
+    if gate_sentence(report['gate']):
+        out += [gate_sentence(report['gate']), '']
     if report['fleet'] and len(report['hosts']) > 1:
         out += ['## Fleet', '']
         for scenario, labels in sorted(report['fleet'].items()):
@@ -462,6 +671,8 @@ def render_markdown(report):
                 pairs = plural(len(comparison['pairs']), 'pair')
                 out += ['### %s: %s vs %s (%s)' % (scenario, label, report['baseline_label'], pairs), '',
                         markdown_table([row[:4] for row in comparison_rows(comparison)]), '']
+            if data['noise']:
+                out += [noisy_sentence(scenario, data['noise']), '']
     if report['warnings']:
         out += ['## Warnings', ''] + ['- %s' % warning for warning in report['warnings']] + ['']
     return '\n'.join(out)
@@ -532,7 +743,8 @@ class Charts(object):
         return self.svg(figure)
 
     def ratio_bars(self, scenario, label, baseline, per_host):
-        """Horizontal bars of the median paired ratio per host and metric, min–max as error bars, log scale."""
+        """Horizontal bars of the median paired ratio per host and metric, min–max as error bars, log scale. A ratio
+        that is not a change (noise, no effect) is drawn faded and hatched, so it does not read as one."""
         metrics = [m for m in BAR_METRICS if any(m in host_metrics for host_metrics in per_host.values())]
         hosts = sorted(per_host)
         if not metrics or not hosts:
@@ -540,7 +752,10 @@ class Charts(object):
         figure, axes = self.pyplot.subplots(figsize=(7.5, 0.5 + 0.45 * len(hosts) * len(metrics)))
         height = 0.8 / len(metrics)
         extent = [1.0]
+        colours = matplotlib.rcParams['axes.prop_cycle'].by_key()['color']
         for number, metric in enumerate(metrics):
+            colour = colours[number % len(colours)]
+            bars = {True: ([], []), False: ([], [])}
             ys, widths, low, high = [], [], [], []
             for row, host in enumerate(hosts):
                 stats = per_host[host].get(metric)
@@ -551,10 +766,18 @@ class Charts(object):
                 low.append(stats['median'] - stats['min'])
                 high.append(stats['max'] - stats['median'])
                 extent.extend(value for value in (stats['min'], stats['max']) if value and value > 0)
-            if ys:
+                bars[stats['change']][0].append(ys[-1])
+                bars[stats['change']][1].append(stats['median'])
+            labelled = False
+            for change, (bar_ys, bar_widths) in sorted(bars.items(), reverse=True):
+                if not bar_ys:
+                    continue
                 # Bars grow from 1 (no change) towards the ratio, so improvements and regressions point apart.
-                axes.barh(ys, [width - 1 for width in widths], height=height, left=1, label=DISPLAY.get(metric, metric),
-                          alpha=0.85)
+                axes.barh(bar_ys, [width - 1 for width in bar_widths], height=height, left=1, color=colour,
+                          alpha=0.85 if change else 0.3, hatch=None if change else '//', edgecolor=colour,
+                          label=None if labelled else DISPLAY.get(metric, metric))
+                labelled = True
+            if ys:
                 axes.errorbar(widths, ys, xerr=[low, high], fmt='none', ecolor='#333', elinewidth=1, capsize=2)
         axes.axvline(1.0, color='#444', linewidth=1)
         axes.set_xscale('log')
@@ -568,7 +791,8 @@ class Charts(object):
         axes.xaxis.set_minor_formatter(self.ticker.NullFormatter())
         axes.set_yticks([row + 0.4 - height / 2 for row in range(len(hosts))])
         axes.set_yticklabels(hosts)
-        axes.set_xlabel('%s / %s, median of paired ratios (below 1: lower)' % (label, baseline))
+        axes.set_xlabel('%s / %s, median of paired ratios (below 1: lower; faded, hatched: noise or no effect)'
+                        % (label, baseline))
         axes.set_title('%s: %s vs %s per host' % (scenario, label, baseline), fontsize=10)
         axes.grid(True, axis='x', which='both', alpha=0.3)
         axes.legend(fontsize=8, loc='upper left', bbox_to_anchor=(1.01, 1))
@@ -594,7 +818,8 @@ def draw_charts(report, hosts_arms):
         for scenario, data in scenarios.items():
             for label, comparison in data['comparisons'].items():
                 per_label.setdefault((scenario, label), {})[host] = {
-                    metric: values['ratio'] for metric, values in comparison['metrics'].items()}
+                    metric: dict(values['ratio'], change=values['verdict']['effect'] in (BETTER, WORSE))
+                    for metric, values in comparison['metrics'].items()}
     for (scenario, label), per_host in sorted(per_label.items()):
         svg = charts.ratio_bars(scenario, label, baseline, per_host)
         if svg:
@@ -608,8 +833,8 @@ def draw_charts(report, hosts_arms):
 def html_table(rows):
     escape = html.escape
     lines = ['<table>', '<tr><th>Metric</th><th>Before</th><th>After</th><th>Δ</th></tr>']
-    for name, before, after, delta, metric, ratio_median in rows:
-        css = direction_class(metric, ratio_median)
+    for name, before, after, delta, verdict in rows:
+        css = direction_class(verdict)
         lines.append('<tr><td>%s</td><td>%s</td><td>%s</td><td%s>%s</td></tr>' % (
             escape(name), escape(before), escape(after), ' class="%s"' % css if css else '', escape(delta)))
     lines.append('</table>')
@@ -619,13 +844,13 @@ def html_table(rows):
 def render_html(report, charts):
     escape = html.escape
     gate = report['gate']
-    gate_class = 'gate-regressed' if gate['regressed'] else 'gate-ok'
     out = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
            '<title>%s</title>' % escape(report['title']), '<style>%s</style></head><body>' % CSS,
            '<h1>%s</h1>' % escape(report['title']),
-           '<p>Generated %s. Before is the <code>%s</code> arm; Δ is the median of the paired ratios After/Before over '
-           'the interleaved pairs, [min–max].</p>' % (escape(report['generated_at']), escape(report['baseline_label'])),
-           '<p class="%s">%s</p>' % (gate_class, escape(gate_sentence(gate)))]
+           '<p>%s</p>' % introduction(report, lambda text: '<code>%s</code>' % escape(text))]
+    if gate_sentence(gate):
+        out.append('<p class="%s">%s</p>' % ('gate-regressed' if gate['regressed'] else 'gate-ok',
+                                             escape(gate_sentence(gate))))
     if report['fleet'] and len(report['hosts']) > 1:
         out.append('<h2>Fleet</h2>')
         for scenario, labels in sorted(report['fleet'].items()):
@@ -647,6 +872,8 @@ def render_html(report, charts):
                 out.append('<h4>%s vs %s (%s)</h4>' % (escape(label), escape(report['baseline_label']),
                                                        plural(len(comparison['pairs']), 'pair')))
                 out.append(html_table(comparison_rows(comparison)))
+            if data['noise']:
+                out.append('<p class="noisy">%s</p>' % escape(noisy_sentence(scenario, data['noise'])))
             svg = charts.get(('dist', host, scenario))
             if svg:
                 out.append('<figure>%s</figure>' % svg)
@@ -677,6 +904,7 @@ def main():
             gate_condition=dict(type='str', default='load'),
             gate_threshold=dict(type='float', default=1.10),
             charts=dict(type='bool', default=True),
+            gate=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )

@@ -21,16 +21,18 @@ from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 needs_matplotlib = pytest.mark.skipif(not bench_report.HAS_MATPLOTLIB, reason='matplotlib is not installed')
 
 
-def arm(label, pair, p50, p99, steps, condition='load'):
+def arm(label, pair, p50, p99, steps, condition='load', cv_p50=0.02, psi_pct=None, steal_pct=None):
     """An arm shaped like latency_bench's results, with the two keys a playbook adds."""
     def stats(value):
         return {'median': value, 'min': value * 0.9, 'max': value * 1.1}
     curve = [p50 * (1 + q / 100.0) if q < 99 else p99 * (q / 99.0) for q in DISTRIBUTION_QUANTILES]
+    metrics = {'wake_p50_us': stats(p50), 'wake_p99_us': stats(p99), 'steps_per_s': stats(steps),
+               'loadavg_1': stats(2.0), 'gpu_util_pct_mean': {'median': None, 'min': None, 'max': None}}
+    for name, value in (('psi_cpu_some_pct', psi_pct), ('steal_pct', steal_pct)):
+        if value is not None:
+            metrics[name] = stats(value)
     return {'label': label, 'pair': pair, 'tool': 'agent', 'workload': 'ring', 'condition': condition,
-            'summary': {'repetitions': 3, 'primary': 'wake', 'cv_p50': 0.02,
-                        'metrics': {'wake_p50_us': stats(p50), 'wake_p99_us': stats(p99),
-                                    'steps_per_s': stats(steps), 'loadavg_1': stats(2.0),
-                                    'gpu_util_pct_mean': {'median': None, 'min': None, 'max': None}},
+            'summary': {'repetitions': 3, 'primary': 'wake', 'cv_p50': cv_p50, 'metrics': metrics,
                         'distribution': {'metric': 'wake_us', 'quantiles': list(DISTRIBUTION_QUANTILES),
                                          'values': curve}},
             'runs': [], 'host': {'nproc': 2}}
@@ -64,7 +66,7 @@ def test_writes_json_markdown_and_html_with_inline_svg(tmp_path):
     assert sorted(os.listdir(report_dir)) == ['report.html', 'report.json', 'report.md']
 
     data = json.load(open(os.path.join(report_dir, 'report.json')))
-    assert data['gate']['regressed'] is False and data['gate']['evaluated'] is True
+    assert data['gate']['requested'] is False and data['gate']['evaluated'] is False
     p99 = data['hosts']['gpu1']['ring/load']['comparisons']['balanced']['metrics']['wake_p99_us']
     assert p99['ratio']['n'] == 5 and p99['ratio']['median'] == pytest.approx(25.4 / 3904, rel=0.05)
     assert data['fleet']['ring/load']['balanced']['wake_p99_us']['hosts'] == ['gpu1', 'gpu2']
@@ -93,31 +95,34 @@ def test_writes_json_markdown_and_html_with_inline_svg(tmp_path):
 
     # The play's summary lines: each comparison with the key metrics, then the p50 CV of every arm per round.
     idle, load, cv = result['summary']['gpu1']
-    assert idle.startswith('ring/idle balanced vs stock, 1 pair(s): wake_p50_us 26 -> 25 x0.962 [0.962-0.962], ')
+    assert idle.startswith('ring/idle balanced vs stock, 1 pair(s): wake_p50_us 26 -> 25 x0.962 (noise: 1 pair, 5 '
+                           'needed), ')
     assert load.startswith('ring/load balanced vs stock, 5 pair(s): ')
-    assert 'wake_p99_us 3904 -> 25.4 x0.0065' in load and 'steps_per_s 3460 -> 8562 x2.47' in load
+    assert 'wake_p99_us 3904 -> 25.4 x0.00651 [0.00633-0.00732] (-99.3 %)' in load
+    assert 'steps_per_s 3460 -> 8562 x2.47 (+147.5 %)' in load
     assert 'loadavg' not in load
     assert cv == ('p50 coefficient of variation over the repetitions, per round: ring/load stock 0.02/0.02/0.02/0.02/0.02; '
                   'ring/load balanced 0.02/0.02/0.02/0.02/0.02; ring/idle stock 0.02; ring/idle balanced 0.02')
 
 
 def test_gate_regresses_only_when_every_pair_is_worse(tmp_path):
-    code, result = report(tmp_path, {'h': interleaved([100, 100, 100], [120, 130, 115])}, charts=False)
+    code, result = report(tmp_path, {'h': interleaved([100, 100, 100], [120, 130, 115])}, charts=False, gate=True)
     assert code == 0 and result['gate']['regressed'] is True
     check = result['gate']['checks'][0]
     assert check['host'] == 'h' and check['scenario'] == 'ring/load' and check['label'] == 'balanced'
     assert check['worse'] == [True, True, True]
-    code, result = report(tmp_path, {'h': interleaved([100, 100, 100], [120, 105, 115])}, charts=False)
+    code, result = report(tmp_path, {'h': interleaved([100, 100, 100], [120, 105, 115])}, charts=False, gate=True)
     assert code == 0 and result['gate']['regressed'] is False
-    code, result = report(tmp_path, {'h': interleaved([100, 100], [200, 200])}, charts=False, gate_threshold=2.5)
+    code, result = report(tmp_path, {'h': interleaved([100, 100], [200, 200])}, charts=False, gate=True,
+                          gate_threshold=2.5)
     assert result['gate']['regressed'] is False
-    code, result = report(tmp_path, {'h': interleaved([100, 100], [50, 50])}, charts=False,
+    code, result = report(tmp_path, {'h': interleaved([100, 100], [50, 50])}, charts=False, gate=True,
                           gate_metric='steps_per_s', gate_condition='idle')
     assert result['gate']['metric'] == 'steps_per_s' and result['gate']['regressed'] is False
 
 
 def test_check_mode_writes_nothing(tmp_path):
-    code, result = report(tmp_path, {'h': interleaved([100], [50])}, check_mode=True, charts=False)
+    code, result = report(tmp_path, {'h': interleaved([100], [50])}, check_mode=True, charts=False, gate=True)
     assert code == 0 and result['changed'] is True
     assert not os.path.exists(str(tmp_path / 'reports'))
     assert result['gate']['evaluated'] is True
@@ -183,10 +188,164 @@ def test_real_latency_bench_arms_make_a_report(tmp_path):
                 # The whole registered result works too; the controller has already taken its warnings out.
                 registered = {key: value for key, value in result.items() if key not in ('warnings', 'deprecations')}
                 arms.append(dict(registered, label=label, pair=pair))
-    code, result = report(tmp_path, {'localhost': arms}, gate_condition='idle', baseline_label='stock')
+    code, result = report(tmp_path, {'localhost': arms}, gate=True, gate_condition='idle', baseline_label='stock')
     assert code == 0, result
     assert result['gate']['evaluated'] is True and result['gate']['checks'][0]['scenario'] == 'ring/idle'
     comparison = result['hosts']['localhost']['ring/idle']['comparisons']['tuned']
     assert comparison['pairs'] == [1, 2]
     assert comparison['metrics']['wake_p99_us']['ratio']['n'] == 2
     assert '<svg' in open(result['files']['html']).read()
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Noise, no effect and stated changes
+
+def paired(stock_p50s, tuned_p50s, condition='idle', **stock_extra):
+    """Interleaved stock and balanced arms of one scenario with the given wake p50 per pair (and a steady p99 and
+    steps/s), the stock arms carrying ``stock_extra`` (cv_p50, psi_pct, steal_pct)."""
+    arms = []
+    for pair, (stock, tuned) in enumerate(zip(stock_p50s, tuned_p50s), start=1):
+        arms.append(arm('stock', pair, stock, 60.0, 9000, condition=condition, **stock_extra))
+        arms.append(arm('balanced', pair, tuned, 60.0, 9000, condition=condition))
+    return arms
+
+
+def wake_p50_cell(markdown):
+    return next(line for line in markdown.splitlines() if line.startswith('| wake p50 |')).split(' | ')[-1]
+
+
+def wake_p50_class(page):
+    row = next(line for line in page.splitlines() if line.startswith('<tr><td>wake p50</td>'))
+    return re.search(r'<td(?: class="([a-z ]+)")?>[^<]*</td></tr>$', row).group(1)
+
+
+def test_one_pair_is_noise_and_claims_no_percent(tmp_path):
+    # The reported run: wake p50 ×0.599 from one pair, once printed as a 40 % gain.
+    code, result = report(tmp_path, {'h': paired([26.1], [15.63])}, charts=False)
+    assert code == 0, result
+    line = result['summary']['h'][0]
+    assert line == ('ring/idle balanced vs stock, 1 pair(s): wake_p50_us 26.1 -> 15.63 x0.599 (noise: 1 pair, 5 '
+                    'needed), wake_p99_us 60 -> 60 x1 (no effect: equal in every pair), steps_per_s 9000 -> 9000 x1 '
+                    '(no effect: equal in every pair)')
+    verdict = result['hosts']['h']['ring/idle']['comparisons']['balanced']['metrics']['wake_p50_us']['verdict']
+    assert verdict['effect'] == 'noise' and verdict['pairs'] == 1 and verdict['needed'] == 5
+    markdown = open(result['files']['md']).read()
+    assert wake_p50_cell(markdown) == '×0.599 — noise: 1 pair, 5 needed |'
+    # Grey in the HTML, not the green of a gain.
+    assert wake_p50_class(open(result['files']['html']).read()) == 'noise'
+
+
+@pytest.mark.parametrize('pairs, effect', [(4, 'noise'), (5, 'better')])
+def test_a_change_needs_the_minimum_number_of_pairs(tmp_path, pairs, effect):
+    code, result = report(tmp_path, {'h': paired([26.0] * pairs, [15.6] * pairs)}, charts=False)
+    assert code == 0, result
+    verdict = result['hosts']['h']['ring/idle']['comparisons']['balanced']['metrics']['wake_p50_us']['verdict']
+    assert bench_report.MIN_PAIRS == 5
+    assert verdict['effect'] == effect
+
+
+def test_pairs_that_disagree_are_no_effect(tmp_path):
+    # Three pairs lower, two higher: the median says ×0.8, the pairs say nothing.
+    code, result = report(tmp_path, {'h': paired([20.0] * 5, [16.0, 15.0, 25.0, 14.0, 30.0])}, charts=False)
+    assert code == 0, result
+    line = result['summary']['h'][0]
+    assert 'wake_p50_us 20 -> 16 x0.8 [0.7-1.5] (no effect: pairs disagree (3 of 5 lower))' in line
+    markdown = open(result['files']['md']).read()
+    assert wake_p50_cell(markdown) == '×0.8 [0.7–1.50] — no effect: pairs disagree (3 of 5 lower) |'
+    assert wake_p50_class(open(result['files']['html']).read()) == 'noise'
+
+
+def test_seven_pairs_that_agree_state_the_change(tmp_path):
+    stock = [26.0, 25.0, 27.0, 26.5, 24.0, 25.5, 26.2]
+    tuned = [15.6, 15.2, 16.1, 15.9, 14.6, 15.0, 15.8]
+    code, result = report(tmp_path, {'h': paired(stock, tuned)}, charts=False)
+    assert code == 0, result
+    line = result['summary']['h'][0]
+    assert line.startswith('ring/idle balanced vs stock, 7 pair(s): wake_p50_us 26 -> 15.6 x0.6 [0.588-0.608] '
+                           '(-40.0 %), ')
+    verdict = result['hosts']['h']['ring/idle']['comparisons']['balanced']['metrics']['wake_p50_us']['verdict']
+    assert verdict == {'effect': 'better', 'reason': None, 'pairs': 7, 'lower': 7, 'higher': 0, 'needed': 5}
+    markdown = open(result['files']['md']).read()
+    assert wake_p50_cell(markdown) == '×0.6 [0.588–0.608] (−40.0 %) |'
+    assert wake_p50_class(open(result['files']['html']).read()) == 'better'
+
+
+def test_foreign_load_makes_the_scenario_noisy(tmp_path):
+    # Stock measured with the CPUs busy (PSI near 100 % while idle, p50 CV 0.61): five agreeing pairs are not enough.
+    code, result = report(tmp_path, {'h': paired([26.0] * 5, [15.6] * 5, cv_p50=0.61, psi_pct=99.98)}, charts=False)
+    assert code == 0, result
+    comparison, noisy, _cv = result['summary']['h']
+    assert noisy == ('noisy: ring/idle: p50 CV 0.61 during stock; CPU pressure 99.98 % during stock: treat its ratios '
+                     'as noise unless 7 or more pairs agree')
+    assert 'x0.6 (noise: 5 pairs, 7 needed on a noisy host)' in comparison
+    assert result['hosts']['h']['ring/idle']['noise'] == ['p50 CV 0.61 during stock',
+                                                          'CPU pressure 99.98 % during stock']
+    markdown = open(result['files']['md']).read()
+    assert 'ring/idle was noisy: p50 CV 0.61 during stock; CPU pressure 99.98 % during stock.' in markdown
+    assert '<p class="noisy">ring/idle was noisy' in open(result['files']['html']).read()
+
+    code, result = report(tmp_path, {'h': paired([26.0] * 7, [15.6] * 7, cv_p50=0.61)}, charts=False)
+    assert 'x0.6 (-40.0 %)' in result['summary']['h'][0]
+
+
+def test_loaded_pressure_is_the_benchmarks_own_but_steal_is_not(tmp_path):
+    # Under load the benchmark's hogs keep CPU pressure near 100 %: that is the condition, not foreign load.
+    code, result = report(tmp_path, {'h': paired([26.0] * 5, [15.6] * 5, condition='load', psi_pct=99.9)}, charts=False)
+    assert result['hosts']['h']['ring/load']['noise'] == []
+    assert not any(line.startswith('noisy:') for line in result['summary']['h'])
+    code, result = report(tmp_path, {'h': paired([26.0] * 5, [15.6] * 5, condition='load', steal_pct=12.5)},
+                          charts=False)
+    assert result['hosts']['h']['ring/load']['noise'] == ['steal 12.5 % during stock']
+
+
+def test_fleet_is_no_effect_when_hosts_change_in_opposite_directions(tmp_path):
+    results = {'a': paired([26.0] * 5, [15.6] * 5), 'b': paired([15.6] * 5, [26.0] * 5)}
+    code, result = report(tmp_path, results, charts=False)
+    assert code == 0, result
+    verdict = result['fleet']['ring/idle']['balanced']['wake_p50_us']['verdict']
+    assert verdict['effect'] == 'no effect' and verdict['reason'] == 'hosts disagree (1 of 2 lower)'
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The gate's verdict only where a gate was asked for
+
+def test_no_gate_asked_says_nothing_about_a_gate(tmp_path):
+    code, result = report(tmp_path, {'h': interleaved([100, 100, 100], [120, 130, 115])}, charts=False)
+    assert code == 0, result
+    assert result['gate']['requested'] is False and result['gate']['evaluated'] is False
+    assert result['gate']['regressed'] is False and result['gate']['checks'] == []
+    assert not any('gate' in line.lower() for line in result['summary']['h'])
+    assert 'gate' not in open(result['files']['md']).read().lower()
+    body = open(result['files']['html']).read().split('<body>', 1)[1]
+    assert 'gate' not in body.lower()
+
+
+@pytest.mark.parametrize('tuned_p99s, verdict', [
+    ([120, 130, 115], 'REGRESSED: ring/load balanced: wake_p99_us is worse by more than x1.10 in all 3 pairs'),
+    ([120, 105, 115], 'passed: ring/load balanced: wake_p99_us is worse by more than x1.10 in 2 of 3 pairs'),
+], ids=['regressed', 'passed'])
+def test_gate_asked_states_its_verdict(tmp_path, tuned_p99s, verdict):
+    code, result = report(tmp_path, {'h': interleaved([100, 100, 100], tuned_p99s)}, charts=False, gate=True)
+    assert code == 0, result
+    assert result['gate']['requested'] is True and result['gate']['evaluated'] is True
+    assert 'Gate (wake_p99_us under load, x1.10 in every pair): ' + verdict in result['summary']['h']
+    markdown = open(result['files']['md']).read()
+    assert 'Gate (wake_p99_us under load, x1.10 in every pair): %s' % verdict.split(':')[0] in markdown
+    page = open(result['files']['html']).read()
+    assert ('class="gate-regressed"' if verdict.startswith('REGRESSED') else 'class="gate-ok"') in page
+
+
+@needs_matplotlib
+def test_ratio_bars_of_noise_are_faded_and_hatched(tmp_path):
+    def hatched_bar_sets(results):
+        code, result = report(tmp_path, results)
+        assert code == 0, result
+        page = open(result['files']['html']).read()
+        bars = next(figure for figure in page.split('<figure')[1:] if 'vs stock per host' in figure)
+        assert 'noise or no effect' in bars
+        return bars.count('<pattern')
+
+    # Wake p99 and steps/s are equal in every pair (no effect) on both hosts: one hatched set each. Wake p50 changed
+    # over 5 agreeing pairs on host a; on host b it rests on one pair, which adds a hatched set of its own.
+    assert hatched_bar_sets({'a': paired([26.0] * 5, [15.6] * 5), 'b': paired([26.0] * 5, [15.0] * 5)}) == 2
+    assert hatched_bar_sets({'a': paired([26.0] * 5, [15.6] * 5), 'b': paired([26.0], [15.6])}) == 3
