@@ -14,10 +14,13 @@ import os
 import time
 
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
-    ABSENT, INVALID, NOT_PERMITTED, FsError, is_write_allowed)
+    ABSENT, INVALID, NOT_PERMITTED, FsError, may_create_dir)
 
 STATE_DIR = '/var/lib/aitune'
 BASELINE_PATH = STATE_DIR + '/baseline.json'
+# latency_bench's calibration (root's runs): the work per step every later run repeats. Restore removes it with the
+# rest of the collection's own state.
+CALIBRATION_PATH = STATE_DIR + '/bench-calibration.json'
 FORMAT = 1
 
 
@@ -90,15 +93,17 @@ class Baseline(JsonStore):
         self.data['knobs'][name] = {'path': path, 'value': value, 'recorded': now_iso()}
         return True
 
-    def record_file(self, path):
-        """Record a file's original content (or its absence) before the collection first writes it."""
+    def record_file(self, path, ours=False):
+        """Record a file's original content (or its absence) before the collection first writes it. ``ours``: only
+        the collection ever writes this file (its local fact), so its original is absence, whatever an earlier
+        version of the collection left there."""
         if path in self.data['files']:
             return False
-        existed, content, mode = self.fs.file_state(path)
+        existed, content, mode = (False, None, None) if ours else self.fs.file_state(path)
         # Directories the first write will create, outermost first: restore removes them again once empty.
         missing_dirs = []
         parent = path.rsplit('/', 1)[0]
-        while parent and is_write_allowed(parent) and not self.fs.lexists(parent):
+        while parent and may_create_dir(parent) and not self.fs.lexists(parent):
             missing_dirs.insert(0, parent)
             parent = parent.rsplit('/', 1)[0]
         self.data['files'][path] = {'existed': existed, 'content': content, 'mode': mode,

@@ -36,6 +36,8 @@ import threading
 import time
 from array import array
 
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import CALIBRATION_PATH
+
 # ---------------------------------------------------------------------------------------------------------------------
 # Statistics shared with bench_report
 
@@ -1121,7 +1123,7 @@ def move_to_cgroup(pid, cgroup_dir):
 
 def default_calibration_file():
     if os.geteuid() == 0:
-        return '/var/lib/aitune/bench-calibration.json'
+        return CALIBRATION_PATH
     return os.path.join(os.path.expanduser('~'), '.cache', 'aitune', 'bench-calibration.json')
 
 

@@ -20,7 +20,8 @@ __metaclass__ = type
 import os
 import signal
 
-from ansible_collections.aitune.kernel.plugins.module_utils._baseline import BASELINE_PATH, Baseline
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import (
+    BASELINE_PATH, CALIBRATION_PATH, STATE_DIR, Baseline)
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
     ABSENT, INVALID, NOT_PERMITTED, REFUSED, FsError, HostFS)
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debugfs, KernelInfo
@@ -29,8 +30,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     PERSIST_SYSTEMD, REGISTRY, ValidationError, lookup, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    FILE_DROPIN, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, GRUB_FILE, MANAGED_FILES, STATE_PATH, UNIT_DIR, State,
-    file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
+    FACTS_DIR, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, GRUB_FILE, MANAGED_FILES, RECORD_OWNER,
+    STATE_PATH, UNIT_DIR, State, file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
 
 APPLIED = 'applied'
 UNSUPPORTED = 'unsupported'
@@ -39,6 +40,9 @@ STATES = (APPLIED, UNSUPPORTED, NOT_PERMITTED_STATE)
 
 # Where the cgroup file systems are mounted; a directory below it is a cgroup, a file its kernel interface.
 CGROUP_ROOT = '/sys/fs/cgroup'
+
+# The record a tune run of an earlier version wrote without tracking it in the state: restore removes it too.
+UNTRACKED_RECORD = FACTS_DIR + '/aitune.fact'
 
 # Fault injection for the crash-safety tests: the named step kills its own process, as SIGKILL from outside would.
 FAILPOINT_ENV = 'AITUNE_FAILPOINT'
@@ -83,6 +87,10 @@ class Engine(object):
         self.debugfs = Debugfs(self.kernel, mounter)
         self.check_mode = check_mode
         self.lock_timeout = lock_timeout
+        # In check mode, the state several runs of one module call share (the profile module's subsystems): each
+        # plans on top of what the ones before it would have applied, so a file two of them render is previewed as it
+        # will be, not from the state on disk each time.
+        self.preview_state = None
 
     def __enter__(self):
         return self
@@ -93,6 +101,12 @@ class Engine(object):
 
     def close(self):
         self.debugfs.release()
+
+    def load_state(self):
+        """The state a run plans against: the one on disk, or in check mode the preview several runs share."""
+        if self.check_mode and self.preview_state is not None:
+            return self.preview_state
+        return State(self.fs)
 
     # -- probing -------------------------------------------------------------------------------------------------------
     def probe(self, knob):
@@ -213,7 +227,7 @@ class Engine(object):
             plans = self.plan(desired, strict=strict, pending_dirs=new_dirs)
             expected = self.plan(expect, pending_dirs=new_dirs)
             baseline = Baseline(self.fs, before_rename=lambda tmp: failpoint('baseline_rename'))
-            state = State(self.fs)
+            state = self.load_state()
             changes = [(probe, wanted) for probe, wanted in plans if probe.usable and probe.value != wanted]
             if new_dirs:
                 # Parents first: a cgroup's cgroup.subtree_control must enable a controller before its children's
@@ -257,7 +271,7 @@ class Engine(object):
                     if pair.usable:
                         baseline.record_knob(pair.knob.name, pair.path, pair.value)
             for path in targets:
-                baseline.record_file(path)
+                record_original(baseline, path)
             for path in missing_dirs:
                 baseline.record_dir(path, dir_subsystem)
             if changes or targets or missing_dirs:
@@ -281,7 +295,7 @@ class Engine(object):
                     state.knobs().pop(name, None)
             targets = file_targets(self.fs, state, baseline)
             for path in targets:
-                baseline.record_file(path)
+                record_original(baseline, path)
             baseline.save()
             state.save()
             failpoint('after_state')
@@ -406,10 +420,18 @@ class Engine(object):
         return actions
 
     # -- restoring -----------------------------------------------------------------------------------------------------
-    def restore(self, scope='all'):
-        """Put back every recorded original in ``scope`` (``all`` or a subsystem), live values and files alike."""
+    def restore(self, scope='all', keep_calibration=False):
+        """Put back every recorded original in ``scope`` (``all`` or a subsystem), live values and files alike.
+
+        Any restore also takes away the record of the mode (the local fact): the host no longer holds the whole mode.
+        Once nothing is left to put back, the collection's own state goes too (baseline, state and lock files, and
+        /var/lib/aitune itself), and a restore of everything removes the benchmark's calibration unless
+        ``keep_calibration``: a restored host keeps nothing of the collection's. The baseline stays while any
+        original could not be put back."""
         report = Report(self)
-        with self.lock():
+        # Taking the lock creates the state directory on a host that has none; that is no change to report.
+        had_state_dir = self.fs.lexists(STATE_DIR)
+        with self.lock() as lock:
             baseline = Baseline(self.fs)
             state = State(self.fs)
             names = sorted(n for n in baseline.knobs() if scope == 'all' or subsystem_of(n) == scope)
@@ -425,10 +447,14 @@ class Engine(object):
                 self._restore_knob(name, originals, report)
             params_before = state.cmdline_params()
             state.drop_subsystem(scope)
+            state.drop_subsystem(RECORD_OWNER)
             targets = file_targets(self.fs, state, baseline)
+            self._add_untracked_record(targets, state, baseline)
             report.add_files(targets)
             report.boot_params = (params_before, state.cmdline_params())
             if self.check_mode:
+                if scope == 'all':
+                    self._clean_own_state(lock, not keep_calibration, report, had_state_dir)
                 return report.finish(state)
             report.actions = self._write_files(targets, baseline)
             for name in names:
@@ -441,7 +467,38 @@ class Engine(object):
             state.save()
             baseline.save()
             report.add_files(targets)
+            self._clean_own_state(lock, scope == 'all' and not keep_calibration, report, had_state_dir)
             return report.finish(state)
+
+    def _add_untracked_record(self, targets, state, baseline):
+        """An earlier version wrote the local fact without a state entry; restore removes it all the same (it is
+        ours: nothing else writes aitune.fact), so no stale record can make the next tune run think it is done."""
+        path = UNTRACKED_RECORD
+        if path in targets or path in state.files() or path in baseline.files():
+            return
+        existed, content, dummy = self.fs.file_state(path)
+        if existed:
+            targets[path] = (content, None)
+
+    def _clean_own_state(self, lock, remove_calibration, report, had_state_dir):
+        """After a restore: the calibration file when asked, then (once the baseline and state are gone, so nothing
+        is left to put back) the lock file and the state directory. Reported in ``files`` and ``dirs``."""
+        if remove_calibration:
+            existed, content, dummy = self.fs.file_state(CALIBRATION_PATH)
+            if existed:
+                report.files[CALIBRATION_PATH] = {'before': content, 'after': None}
+                if not self.check_mode:
+                    self.fs.remove_file(CALIBRATION_PATH)
+        if not self.fs.lexists(STATE_DIR):
+            return
+        if self.check_mode:
+            report.dirs[STATE_DIR] = 'removed'
+            return
+        if self.fs.lexists(BASELINE_PATH) or self.fs.lexists(STATE_PATH):
+            return
+        lock.remove()
+        if self.fs.remove_empty_dir(STATE_DIR) and had_state_dir:
+            report.dirs[STATE_DIR] = 'removed'
 
     def _restore_knob(self, name, originals, report):
         record = originals[name]
@@ -535,12 +592,54 @@ class Engine(object):
                 drifted[name] = {'desired': entry['value'], 'live': live}
         return drifted
 
+    def changes(self):
+        """What the collection changed on this host, from the baseline: each knob's original and live value, each
+        file it wrote (with whether it is there now and still as the collection left it) and each directory it
+        created. None when the baseline cannot be read (a user other than root)."""
+        baseline = Baseline(self.fs)
+        if baseline.unreadable:
+            return None
+        state = State(self.fs)
+        knobs = {}
+        for name, record in sorted(baseline.knobs().items()):
+            try:
+                live = lookup(name).current(self.fs.read(record['path']))
+            except FsError as exc:
+                live = None if exc.kind == ABSENT else 'unreadable: %s' % exc
+            knobs[name] = {'subsystem': subsystem_of(name), 'original': record['value'], 'live': live}
+        files = {}
+        drifted = file_targets(self.fs, state, baseline)
+        for path, record in sorted(baseline.files().items()):
+            existed, content, dummy = self.fs.file_state(path)
+            if not existed:
+                live = 'absent'
+            elif record['existed'] and content == record['content']:
+                live = 'as original'
+            else:
+                live = 'changed since aitune.kernel wrote it' if path in drifted else 'as aitune.kernel wrote it'
+            files[path] = {'original': 'present' if record['existed'] else 'absent', 'live': live}
+        dirs = {path: {'subsystem': entry['subsystem'], 'live': 'present' if self.fs.lexists(path) else 'gone'}
+                for path, entry in sorted(baseline.dirs().items())}
+        return {'baseline': BASELINE_PATH if baseline.exists else None,
+                'recorded': baseline.data.get('created') if baseline.exists else None,
+                'knobs': knobs, 'files': files, 'dirs': dirs}
+
     def reboot_required(self, state=None, removed_params=()):
         """True when the running command line lacks a wanted boot parameter or still has a removed one."""
         state = state or State(self.fs)
         cmdline = self.kernel.cmdline()
         still_running = [p for p in removed_params if not missing_boot_params([p], cmdline)]
         return bool(missing_boot_params(state.cmdline_params(), cmdline) or still_running)
+
+
+def _shown(value):
+    """A value in a diff: None is a file that does not exist (yet), such as a cgroup this run creates."""
+    return '(absent)' if value is None else value
+
+
+def record_original(baseline, path):
+    """Record a file's original in the baseline before its first write; the local fact's original is absence."""
+    return baseline.record_file(path, ours=owned_file_kind(path) == FILE_FACT)
 
 
 class _SweepingLock(HostLock):
@@ -559,6 +658,9 @@ class _SweepingLock(HostLock):
 class _NoLock(object):
     def __enter__(self):
         return self
+
+    def remove(self):
+        pass
 
     def __exit__(self, *exc_info):
         return False
@@ -634,8 +736,8 @@ class Report(object):
             diffs.append({
                 'before_header': 'live kernel values',
                 'after_header': 'live kernel values',
-                'before': ''.join('%s: %s\n' % (name, entry['previous']) for name, entry in live),
-                'after': ''.join('%s: %s\n' % (name, entry['value']) for name, entry in live),
+                'before': ''.join('%s: %s\n' % (name, _shown(entry['previous'])) for name, entry in live),
+                'after': ''.join('%s: %s\n' % (name, _shown(entry['value'])) for name, entry in live),
             })
         for path in sorted(self.files):
             entry = self.files[path]
@@ -643,6 +745,11 @@ class Report(object):
                           'after_header': path if entry['after'] is not None else '%s (absent)' % path,
                           'before': entry['before'] or '', 'after': entry['after'] or ''})
         return diffs
+
+    def file_changes(self):
+        """``{path: created, updated or removed}`` for the files this run wrote (or would write)."""
+        return {path: 'created' if entry['before'] is None else 'removed' if entry['after'] is None else 'updated'
+                for path, entry in self.files.items()}
 
     def result(self):
         grouped = self.by_state()
@@ -653,6 +760,7 @@ class Report(object):
             'unsupported': {n: self.knobs[n]['reason'] for n in grouped[UNSUPPORTED]},
             'not_permitted': {n: self.knobs[n]['reason'] for n in grouped[NOT_PERMITTED_STATE]},
             'files': sorted(self.files),
+            'file_changes': self.file_changes(),
             'dirs': self.dirs,
             'actions': self.actions,
             'reboot_required': self.reboot_required,

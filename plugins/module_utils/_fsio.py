@@ -276,9 +276,11 @@ class HostFS(object):
         finally:
             os.close(dir_fd)
 
-    def _remove(self, path, remover, tolerated):
-        """Run ``remover(leaf, dir_fd=...)`` in the no-follow parent of ``path``; errnos in ``tolerated`` mean False."""
-        self._check_writable(path)
+    def _remove(self, path, remover, tolerated, allowed=None):
+        """Run ``remover(leaf, dir_fd=...)`` in the no-follow parent of ``path``; errnos in ``tolerated`` mean False.
+        ``allowed`` (a path predicate) widens the allowed roots for this removal."""
+        if allowed is None or not allowed(check_path(path)):
+            self._check_writable(path)
         try:
             dir_fd, leaf = self._open_parent(path)
         except OSError as exc:
@@ -324,8 +326,24 @@ class HostFS(object):
         return self._remove(path, os.rmdir, (errno.ENOENT,))
 
     def remove_empty_dir(self, path):
-        """Remove a directory if it is empty; one that holds anything, or is missing, is left alone."""
-        return self._remove(path, os.rmdir, (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST))
+        """Remove a directory if it is empty; one that holds anything, or is missing, is left alone. The parents
+        CREATABLE_PARENTS names may go too: a write may have created them."""
+        return self._remove(path, os.rmdir, (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST), allowed=may_create_dir)
+
+    def same_file(self, fd, path):
+        """True when the open ``fd`` is the file at ``path`` now (not one unlinked or replaced since it was opened)."""
+        try:
+            dir_fd, leaf = self._open_parent(path)
+        except OSError:
+            return False
+        try:
+            now = os.stat(leaf, dir_fd=dir_fd, follow_symlinks=False)
+        except OSError:
+            return False
+        finally:
+            os.close(dir_fd)
+        held = os.fstat(fd)
+        return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
     def sweep_temp_files(self, path):
         """Remove temp files that a killed run left beside ``path``. Call only while holding the host lock, when no

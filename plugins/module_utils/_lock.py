@@ -26,14 +26,16 @@ class HostLock(object):
         self.timeout = timeout
         self.poll = poll
         self.fd = None
+        self.created_state_dir = False
 
     def __enter__(self):
-        self.fd = self.fs.open_lock_file(LOCK_PATH)
         deadline = time.monotonic() + self.timeout
+        # A run that creates the state directory only to lock it, and leaves nothing else there, removes it again.
+        self.created_state_dir = not self.fs.lexists(STATE_DIR)
+        self.fd = self.fs.open_lock_file(LOCK_PATH)
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return self
             except (IOError, OSError):
                 if time.monotonic() >= deadline:
                     os.close(self.fd)
@@ -41,9 +43,24 @@ class HostLock(object):
                     raise FsError(IO_ERROR, LOCK_PATH, 'another aitune run holds %s; gave up after %.0f s'
                                   % (LOCK_PATH, self.timeout))
                 time.sleep(self.poll)
+                continue
+            # A full restore removes the lock file while holding it, so a run that waited may now hold a lock on a
+            # file nobody else will open again: only the file at the path counts.
+            if self.fs.same_file(self.fd, LOCK_PATH):
+                return self
+            os.close(self.fd)
+            self.fd = self.fs.open_lock_file(LOCK_PATH)
+
+    def remove(self):
+        """Remove the lock file while holding it (a full restore leaves no state behind); waiting runs notice."""
+        self.fs.remove_file(LOCK_PATH)
 
     def __exit__(self, *exc_info):
         if self.fd is not None:
+            if self.created_state_dir and self.fs.lexists(STATE_DIR) \
+                    and self.fs.listdir(STATE_DIR) == [LOCK_PATH.rsplit('/', 1)[1]]:
+                self.remove()
+                self.fs.remove_empty_dir(STATE_DIR)
             fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None

@@ -53,10 +53,12 @@ class Run(object):
     carries check mode and warnings. A subsystem module makes one; the profile module makes one per subsystem, with
     a ``label`` that names the subsystem in its warnings."""
 
-    def __init__(self, module, params, label=None):
+    def __init__(self, module, params, label=None, preview_state=None):
         self.module = module
         self.params = params
         self.label = label
+        # In check mode, the state that several runs of one module call plan on (Engine.preview_state).
+        self.preview_state = preview_state
 
     @property
     def check_mode(self):
@@ -114,6 +116,7 @@ def run_engine(run, body, boot=False):
     the subsystem's own result keys; the ENGINE_ERRORS it raises become the run's failure message, and a RunFailed
     it raises passes as it is."""
     engine = open_engine(run.module, run.params)
+    engine.preview_state = run.preview_state
     try:
         report, extra = body(engine)
     except ENGINE_ERRORS as exc:

@@ -40,13 +40,20 @@ FILE_UNIT = 'unit'            # a unit of ours: daemon-reload, then enable and s
 FILE_DROPIN = 'dropin'        # a drop-in for someone else's unit: daemon-reload; restarting it is the user's call
 FILE_UDEV = 'udev'            # udev rules: reload udev and trigger the subsystem
 FILE_IRQBALANCE = 'irqbalance'  # irqbalance's settings: restart irqbalance if it runs
+FILE_FACT = 'fact'            # the record of a tuning run, an Ansible local fact: nothing to do after writing it
 _IRQBALANCE_FILES = ('/etc/default/irqbalance', '/etc/sysconfig/irqbalance')
+FACTS_DIR = '/etc/ansible/facts.d'
+# The owner of the local fact in the state. Not a subsystem: the record says the host holds a whole mode, so any
+# restore, of one subsystem or all, takes it away.
+RECORD_OWNER = 'record'
 
 
 def owned_file_kind(path):
     """The kind of an owned file, from its path; None for a path no subsystem may own."""
     if path in _IRQBALANCE_FILES:
         return FILE_IRQBALANCE
+    if '/' not in path:
+        return None
     parent, leaf = path.rsplit('/', 1)
     if parent == UNIT_DIR and UNIT_NAME.match(leaf):
         return FILE_UNIT
@@ -55,6 +62,8 @@ def owned_file_kind(path):
         return FILE_DROPIN
     if parent == UDEV_RULES_DIR and re.match(r'^[0-9]{2}-aitune[a-z0-9-]*\.rules$', leaf):
         return FILE_UDEV
+    if parent == FACTS_DIR and re.match(r'^[A-Za-z0-9_-]{1,100}\.fact$', leaf):
+        return FILE_FACT
     return None
 
 
@@ -165,6 +174,17 @@ def render(kind, state):
         lines = [_TMPFILES_LINE.substitute(knob=name, path=entry['path'], value=entry['value'])
                  for name, entry in entries]
     return _HEADER + ''.join(lines)
+
+
+def file_owners(state, path):
+    """The subsystems whose entries in ``state`` make up the file at ``path``, sorted."""
+    kinds = {file_path: kind for kind, file_path in MANAGED_FILES}
+    if path in kinds:
+        if kinds[path] == PERSIST_CMDLINE:
+            return sorted({entry['subsystem'] for entry in state.data['cmdline'].values()})
+        return sorted({entry['subsystem'] for entry in state.knobs().values() if entry.get('persist') == kinds[path]})
+    entry = state.files().get(path)
+    return [entry['subsystem']] if entry else []
 
 
 def unit_of(path):

@@ -6,7 +6,9 @@
 """The local fact that records a tuning run: verify by reading back, then write /etc/ansible/facts.d/aitune.fact.
 
 aitune.kernel.tuning_facts reads it back (the ``recorded`` subset), and the roles skip a run whose record asks the
-same of the same collection on the same kernel while nothing has drifted.
+same of the same collection on the same kernel while nothing has drifted. The fact is written through the engine as
+a file the collection owns, so its absence is in the baseline and restore removes it (and /etc/ansible/facts.d, where
+the first write created it).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -16,13 +18,13 @@ import datetime
 import json
 
 from ansible_collections.aitune.kernel.plugins.module_utils._module import RunFailed
-from ansible_collections.aitune.kernel.plugins.module_utils._persist import State
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
+    FACTS_DIR, FILE_FACT, RECORD_OWNER, State, owned_file_kind)
 
-FACTS_DIR = '/etc/ansible/facts.d'
 FACT_FILE = FACTS_DIR + '/aitune.fact'
 # Fields that describe what was applied; applied_at moves only when one of them does.
-RECORDED_FIELDS = ('mode', 'collection_version', 'settings_hash', 'kernel_release', 'knobs', 'unsupported',
-                   'not_permitted', 'reboot_required', 'restart_required')
+RECORDED_FIELDS = ('mode', 'collection_version', 'settings_hash', 'kernel_release', 'knobs', 'subsystems',
+                   'unsupported', 'not_permitted', 'reboot_required', 'restart_required')
 
 
 def render(fact):
@@ -30,9 +32,10 @@ def render(fact):
 
 
 def check_path(path):
-    """Refuse a fact file that is not a ``.fact`` file directly in the facts directory."""
-    if not (path.startswith(FACTS_DIR + '/') and path.endswith('.fact') and '/' not in path[len(FACTS_DIR) + 1:]):
-        raise RunFailed('record path must be a .fact file directly in %s, got %s' % (FACTS_DIR, path))
+    """Refuse a fact file that is not a ``.fact`` file directly in the facts directory, with a plain name."""
+    if owned_file_kind(path) != FILE_FACT:
+        raise RunFailed('record path must be a .fact file directly in %s, named with letters, digits, "_" and "-", '
+                        'got %s' % (FACTS_DIR, path))
 
 
 def previous_record(fs, path):
@@ -45,8 +48,9 @@ def previous_record(fs, path):
 
 
 def compose(request, kernel_release, previous):
-    """The fact for ``request`` (mode, collection_version, settings_hash, knobs, unsupported, not_permitted,
-    reboot_required, restart_required), keeping the previous applied_at when nothing recorded has changed."""
+    """The fact for ``request`` (mode, collection_version, settings_hash, knobs, subsystems, unsupported,
+    not_permitted, reboot_required, restart_required), keeping the previous applied_at when nothing recorded has
+    changed."""
     fact = {field: request[field] for field in RECORDED_FIELDS if field != 'kernel_release'}
     fact['kernel_release'] = kernel_release
     fact['restart_required'] = sorted(fact['restart_required'])
@@ -57,23 +61,24 @@ def compose(request, kernel_release, previous):
 
 
 def verify_and_record(engine, path, request, fail_on_drift=True):
-    """Read back every value and persistence file the collection applied, then write the fact behind the engine's
-    check-mode gate. Returns ``(changed, drift, fact, diff)``; raises RunFailed, writing nothing, when the state
-    cannot be read or (with ``fail_on_drift``) something drifted."""
+    """Read back every value and persistence file the collection applied, then write the fact through the engine
+    (behind its check-mode gate, its absence recorded first). Returns ``(changed, drift, fact, diffs)``; raises
+    RunFailed, writing nothing, when the state cannot be read or (with ``fail_on_drift``) something drifted."""
     check_path(path)
     unreadable = State(engine.fs).unreadable
     if unreadable:
         raise RunFailed('reading back what was applied needs root: %s' % unreadable)
-    drift = engine.drift()
+    # The record itself is about to be written: a missing or edited one is not drift of what was applied. In check
+    # mode nothing was applied, so there is nothing to read back: the preview shows the record as it would be.
+    drift = {} if engine.check_mode else {
+        name: entry for name, entry in engine.drift().items() if owned_file_kind(name) != FILE_FACT}
     if drift and fail_on_drift:
         raise RunFailed('read back after applying, these differ from what was applied: %s'
                         % ', '.join('%s (desired %s, live %s)' % (name, entry['desired'], entry['live'])
                                     for name, entry in sorted(drift.items())), drift=drift)
     previous = previous_record(engine.fs, path)
     fact = compose(request, engine.kernel.release, previous)
-    changed = previous != fact
-    if changed and not engine.check_mode:
-        engine.fs.write_file_atomic(path, render(fact))
-    diff = dict(before=render(previous) if previous is not None else '', after=render(fact),
-                before_header=path, after_header=path)
-    return changed, drift, fact, diff
+    report = engine.apply({}, files=(RECORD_OWNER, {path: render(fact)}))
+    # In check mode the engine compares every managed file with the preview; the record answers for its own file.
+    diffs = [diff for diff in report.diff() if diff['after_header'].split(' (absent)')[0] == path]
+    return path in report.files, drift, fact, diffs

@@ -17,6 +17,12 @@ description:
     first change is removed. Boot parameters are taken out of the grub drop-in, and RV(reboot_required) says whether
     the running command line still carries them.
   - Entries are dropped from the baseline once restored, so a second run reports no change.
+  - Any restore also removes the record of the mode, the local fact C(/etc/ansible/facts.d/aitune.fact), and the
+    facts directories its first write created. The host no longer holds the whole mode, so the next tune run applies
+    it again.
+  - With O(scope=all), once every original is back, the collection's own state goes too (the baseline, state and
+    lock files, the benchmark's calibration file and the directory C(/var/lib/aitune)), so a restored host keeps
+    nothing of the collection's. The baseline stays while any original could not be put back.
 author:
   - aitune.kernel maintainers (@aitune)
 extends_documentation_fragment:
@@ -29,6 +35,13 @@ options:
     type: str
     default: all
     choices: [all, block, cgroup, cpufreq, cpuidle, hugepages, irq, memory, placement, sched]
+  keep_calibration:
+    description:
+      - With O(scope=all), keep M(aitune.kernel.latency_bench)'s calibration file
+        (C(/var/lib/aitune/bench-calibration.json)), so a later benchmark does the same work per step. The benchmark
+        role keeps it between its arms; a user's restore removes it.
+    type: bool
+    default: false
 '''
 
 EXAMPLES = r'''
@@ -74,6 +87,11 @@ actions:
   returned: always
   type: list
   elements: str
+file_changes:
+  description: Per file put back or removed, V(updated) (its original content is back), V(removed) or V(created).
+  returned: always
+  type: dict
+  sample: {/etc/sysctl.d/90-aitune.conf: removed, /etc/ansible/facts.d/aitune.fact: removed}
 files:
   description: Managed files that were put back or removed.
   returned: always
@@ -99,11 +117,12 @@ from ansible_collections.aitune.kernel.plugins.module_utils._module import build
 
 
 def main():
-    module = build_module(dict(scope=dict(type='str', default='all',
-                                          choices=['all'] + list(SUBSYSTEMS))),
+    module = build_module(dict(scope=dict(type='str', default='all', choices=['all'] + list(SUBSYSTEMS)),
+                               keep_calibration=dict(type='bool', default=False)),
                           apply_options=False)
     exit_with_result(module, lambda run: run_engine(
-        run, lambda engine: (engine.restore(run.params['scope']), {}), boot=True))
+        run, lambda engine: (engine.restore(run.params['scope'], keep_calibration=run.params['keep_calibration']),
+                             {}), boot=True))
 
 
 if __name__ == '__main__':

@@ -17,6 +17,8 @@ description:
     path and current value, and the host's cgroup version, init system, cpufreq and cpuidle drivers, block devices,
     NUMA nodes and online CPUs.
   - Also reports whether a baseline exists, and drift between the live values and the ones the collection last applied.
+  - The C(changes) part answers what aitune.kernel changed on this host, from its baseline. It lists each setting's
+    original and live value, each file the collection wrote, and each directory it created.
   - Reads only. debugfs is mounted for the probe when O(probe_debugfs) is set and unmounted again.
 author:
   - aitune.kernel maintainers (@aitune)
@@ -32,7 +34,7 @@ options:
     type: list
     elements: str
     choices: [all, kernel, knobs, cgroup, systemd, cpufreq, cpuidle, block_devices, numa_nodes, cpus_online, lockdown,
-              debugfs_mounted, baseline, drift, reboot_required, cpus, user, recorded]
+              debugfs_mounted, baseline, changes, drift, reboot_required, cpus, user, recorded]
     default: [all]
     version_added: 0.1.0
   probe_debugfs:
@@ -64,6 +66,10 @@ EXAMPLES = r'''
 - name: Only what tells whether the host still holds what was last recorded
   aitune.kernel.tuning_facts:
     gather_subset: [kernel, user, recorded, drift]
+
+- name: What aitune.kernel changed on this host, original and live value per setting (what changes.yml prints)
+  aitune.kernel.tuning_facts:
+    gather_subset: [changes]
 
 - name: Show which scheduler knobs this kernel has
   ansible.builtin.debug:
@@ -128,6 +134,25 @@ ansible_facts:
           description: C(present), and how many C(knobs) and C(files) it holds.
           type: dict
           returned: when gathered
+        changes:
+          description:
+            - What the collection changed on this host, from its baseline; null when the user cannot read the
+              baseline (not root).
+            - C(baseline), its path (null when nothing is recorded), and C(recorded), when it was started.
+            - C(knobs), per setting the collection changed, its C(subsystem), C(original) (the value before the first
+              change) and C(live) value (null when the kernel no longer has it).
+            - C(files), per file it wrote, C(original) (V(present) or V(absent)) and C(live) (V(absent), V(as
+              original), V(as aitune.kernel wrote it) or V(changed since aitune.kernel wrote it)).
+            - C(dirs), per directory it created (cgroups without systemd), its C(subsystem) and whether it is
+              V(present) or V(gone).
+          type: dict
+          returned: when gathered
+          sample:
+            baseline: /var/lib/aitune/baseline.json
+            recorded: '2026-12-06T12:43:31Z'
+            knobs: {vm.swappiness: {subsystem: memory, original: '60', live: '10'}}
+            files: {/etc/sysctl.d/90-aitune.conf: {original: absent, live: as aitune.kernel wrote it}}
+            dirs: {/sys/fs/cgroup/cpu/aitune-latency: {subsystem: cgroup, live: present}}
         drift:
           description: Knobs whose live value differs from the one last applied, with C(desired) and C(live); null
             when the user cannot read the collection's state (not root).
@@ -267,8 +292,16 @@ def baseline_facts(engine):
     return {'present': baseline.exists, 'knobs': len(baseline.knobs()), 'files': len(baseline.files())}
 
 
+def changes_facts(engine):
+    try:
+        return engine.changes()
+    except FsError as exc:
+        # A baseline someone broke: say so here, as the baseline part does, instead of failing the whole read.
+        return {'error': str(exc)}
+
+
 SUBSETS = ('all', 'kernel', 'knobs', 'cgroup', 'systemd', 'cpufreq', 'cpuidle', 'block_devices', 'numa_nodes',
-           'cpus_online', 'lockdown', 'debugfs_mounted', 'baseline', 'drift', 'reboot_required', 'cpus', 'user',
+           'cpus_online', 'lockdown', 'debugfs_mounted', 'baseline', 'changes', 'drift', 'reboot_required', 'cpus', 'user',
            'recorded')
 
 
@@ -303,6 +336,7 @@ def gatherers(engine):
         ('cpus_online', lambda: read(fs, CPU + '/online')),
         ('lockdown', kernel.lockdown),
         ('baseline', lambda: baseline_facts(engine)),
+        ('changes', lambda: changes_facts(engine)),
         # Without root the state is unreadable: drift is unknown (null), not "none".
         ('drift', lambda: None if State(fs).unreadable else engine.drift()),
         ('reboot_required', engine.reboot_required),

@@ -27,17 +27,10 @@ NO_PM_QOS_REQUEST = 2000000000
 # itself, changes only at a reboot.
 FACTS_EXCLUDED = {}
 
-# Kernel snapshot entries that differ for a reason other than tuning, with the reason.
-KERNEL_EXCLUDED = {
-    # The collection's own lock file: every run of a module takes it, restore included, so it is there afterwards.
-    # baseline.json and state.json are in the comparison: they must be gone.
-    "files./var/lib/aitune": "the directory of the collection's lock",
-    "files./var/lib/aitune/lock": "the collection's lock, taken by restore itself",
-    # Ansible's local facts directory, which other roles' facts share: the record module creates it for aitune.fact,
-    # and the restore playbook removes that file (compared here: it must be gone) but leaves the directories.
-    "files./etc/ansible": "Ansible's configuration directory, parent of facts.d",
-    "files./etc/ansible/facts.d": "Ansible's local facts directory",
-}
+# Kernel snapshot entries that differ for a reason other than tuning, with the reason. None: a restore of everything
+# also removes the collection's own state (/var/lib/aitune with its lock) and the facts directories the record's first
+# write created (/etc/ansible/facts.d, /etc/ansible), so the guest's files are as they were before the first apply.
+KERNEL_EXCLUDED = {}
 
 MANAGED_FILES = (
     "/etc/sysctl.d/90-aitune.conf",

@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import STATE_DIR
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.aitune.kernel.tests.unit.cgtree import FakeSystemd, install_layout
 
@@ -198,7 +199,7 @@ def test_created_dirs_are_written_parents_first_and_removed_on_restore(make_host
     assert host.exists(LATENCY)
     with engine(host) as running:
         report = running.restore('cgroup')
-    assert report.dirs == {LATENCY: 'removed', PARENT: 'removed'}
+    assert report.dirs == {LATENCY: 'removed', PARENT: 'removed', STATE_DIR: 'removed'}
     assert report.knobs['cgroup.-.subtree_control.cpu']['state'] == 'applied'
     assert host.snapshot(ignore=NOT_STATE) == original
     assert stored(host, BASELINE) is None
@@ -280,6 +281,6 @@ def test_restore_after_a_reboot_clears_the_record_of_vanished_dirs(make_host):
     cgroupfs.write(V2 + '/cgroup.subtree_control', '-cpu')
     with engine(host) as running:
         report = running.restore('cgroup')
-    assert report.dirs == {LATENCY: 'already gone', PARENT: 'already gone'}
+    assert report.dirs == {LATENCY: 'already gone', PARENT: 'already gone', STATE_DIR: 'removed'}
     assert stored(host, BASELINE) is None
     assert host.snapshot(ignore=NOT_STATE) == original

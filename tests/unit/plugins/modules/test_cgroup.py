@@ -11,6 +11,7 @@ import os
 
 import pytest
 
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import STATE_DIR
 from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import slice_dir, weight_to_shares
 from ansible_collections.aitune.kernel.plugins.modules import cgroup, restore
 from ansible_collections.aitune.kernel.tests.unit.cgtree import FakeSystemd, install_layout
@@ -196,7 +197,7 @@ def test_cgroupfs_v2_creates_the_slices_and_enables_controllers(make_host):
     cgroupfs.write(LATENCY + '/cgroup.procs', '311')
     code, undone = run_module(restore, {'root': host.root, 'scope': 'cgroup'})
     assert code == 0, undone
-    assert undone['dirs'] == {LATENCY: 'removed', BATCH: 'removed', V2 + '/aitune.slice': 'removed'}
+    assert undone['dirs'] == {LATENCY: 'removed', BATCH: 'removed', V2 + '/aitune.slice': 'removed', STATE_DIR: 'removed'}
     assert host.snapshot(ignore=NOT_STATE) == original
 
 

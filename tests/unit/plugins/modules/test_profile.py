@@ -14,6 +14,7 @@ import os
 
 import pytest
 
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import STATE_PATH as STATE
 from ansible_collections.aitune.kernel.plugins.modules import memory, profile, sched, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
@@ -43,6 +44,14 @@ def facts(host, subset):
     return result['ansible_facts']['aitune_tuning']
 
 
+def without_times(document):
+    """A baseline or state document with the times of its entries left out."""
+    if isinstance(document, dict):
+        return {key: without_times(value) for key, value in document.items()
+                if key not in ('created', 'recorded', 'applied_at')}
+    return document
+
+
 def test_one_call_leaves_the_host_as_the_subsystem_modules_do(make_host):
     """The same request through the profile and through sched then memory ends in the same tree and results."""
     by_profile, by_modules = make_host('6.12'), make_host('6.12')
@@ -54,8 +63,10 @@ def test_one_call_leaves_the_host_as_the_subsystem_modules_do(make_host):
         assert code == 0
         assert result['subsystems'][name]['knobs'] == alone['knobs']
         assert result['subsystems'][name]['files'] == alone['files']
-    ignore = ['/var/lib/aitune/lock']
-    assert by_profile.snapshot(ignore) == dict(by_modules.snapshot(ignore))
+    assert by_profile.snapshot(['/var/lib/aitune']) == by_modules.snapshot(['/var/lib/aitune'])
+    # The baseline and state as well, but for the times they were written at (the two runs need not share a second).
+    for path in ('/var/lib/aitune/baseline.json', STATE):
+        assert without_times(json.loads(by_profile.read(path))) == without_times(json.loads(by_modules.read(path)))
     assert by_profile.read(AUTOGROUP).strip() == '0' and by_profile.read(SWAPPINESS).strip() == '10'
     assert sorted(result['changed_knobs']) == ['sched.autogroup', 'thp.enabled', 'vm.swappiness']
     assert result['knobs'] == {'sched.autogroup': 'applied', 'thp.enabled': 'applied', 'vm.swappiness': 'applied'}
@@ -104,10 +115,14 @@ def test_check_mode_and_diff_name_each_subsystem_and_write_nothing(make_host):
                               check_mode=True, diff=True)
     assert code == 0 and result['changed'] is True, result
     assert host.snapshot() == before
-    headers = [diff['before_header'] for diff in result['diff']]
-    assert 'sched: live kernel values' in headers and 'memory: live kernel values' in headers
-    assert 'memory: ' + SYSCTL_FILE + ' (absent)' in headers
-    assert headers[-1] == FACT and json.loads(result['diff'][-1]['after'])['mode'] == 'balanced'
+    diffs = {diff['before_header']: diff for diff in result['diff']}
+    assert 'sched: live kernel values' in diffs and 'memory: live kernel values' in diffs
+    # The sysctl.d file both subsystems render shows once, from the file as it is to the file as it will be.
+    sysctl = [diff for header, diff in diffs.items() if SYSCTL_FILE in header]
+    assert [diff['before_header'] for diff in sysctl] == [SYSCTL_FILE + ' (memory, sched) (absent)']
+    assert 'kernel.sched_autogroup_enabled = 0' in sysctl[0]['after'] and 'vm.swappiness = 10' in sysctl[0]['after']
+    fact = diffs[FACT + ' (record) (absent)']
+    assert json.loads(fact['after'])['mode'] == 'balanced'
 
 
 def test_record_writes_the_fact_once_and_keeps_its_time(tuned):
@@ -126,8 +141,15 @@ def test_record_writes_the_fact_once_and_keeps_its_time(tuned):
 
 def test_record_moves_applied_at_only_when_the_outcome_changes(tuned):
     run_module(profile, record_args(tuned))
-    tuned.write(FACT, json.dumps(dict(json.loads(tuned.read(FACT)), applied_at='2000-01-01T00:00:00Z')))
-    assert run_module(profile, record_args(tuned))[1]['changed'] is False
+    # A record written long ago, as the module writes it (the fact file and its entry in the state alike).
+    old = json.dumps(dict(json.loads(tuned.read(FACT)), applied_at='2000-01-01T00:00:00Z'), indent=4,
+                     sort_keys=True) + '\n'
+    tuned.write(FACT, old)
+    state = json.loads(tuned.read(STATE))
+    state['files'][FACT]['content'] = old
+    tuned.write(STATE, json.dumps(state))
+    code, result = run_module(profile, record_args(tuned))
+    assert code == 0 and result['changed'] is False and result['fact']['applied_at'] == '2000-01-01T00:00:00Z'
     code, result = run_module(profile, record_args(tuned, settings_hash='def'))
     assert code == 0 and result['changed'] is True
     assert result['fact']['applied_at'] != '2000-01-01T00:00:00Z'

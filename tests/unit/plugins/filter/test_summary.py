@@ -1,0 +1,110 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""The summaries a person reads after tune and restore, from real module results on fake hosts."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.aitune.kernel.plugins.filter.summary import merge_file_changes, restore_summary, tune_summary
+from ansible_collections.aitune.kernel.plugins.modules import profile, restore, tuning_facts
+from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
+
+FACT = '/etc/ansible/facts.d/aitune.fact'
+SYSCTL = '/etc/sysctl.d/90-aitune.conf'
+RECORD = {'mode': 'balanced', 'collection_version': '0.1.0', 'settings_hash': 'abc'}
+# EEVDF has no wakeup granularity: sched reports it unsupported, with the reason.
+PROFILE = {'memory': {'swappiness': 10}, 'sched': {'autogroup': False, 'wakeup_granularity_ns': 3000000}}
+
+
+def tune(host, subsystems=None, record=True, check_mode=False):
+    args = {'root': host.root, 'subsystems': PROFILE if subsystems is None else subsystems}
+    if record:
+        args['record'] = RECORD
+    code, result = run_module(profile, args, check_mode=check_mode)
+    assert code == 0, result
+    return result
+
+
+def recorded(host):
+    code, result = run_module(tuning_facts, {'root': host.root, 'gather_subset': ['recorded']})
+    return result['ansible_facts']['aitune_tuning']['recorded']
+
+
+def test_a_first_run_says_what_changed_from_what_to_what(make_host):
+    host = make_host('6.12')
+    headline, details, baseline, undo, what_changed = tune_summary(tune(host), 'balanced', ['sched', 'memory'])
+    assert headline == 'balanced: applied: 2 settings changed, each read back from the kernel'
+    assert details['changed'] == {'vm.swappiness': '60 -> 10', 'sched.autogroup': '1 -> 0'}
+    # sched and memory both wrote the sysctl.d file: it was created, once.
+    assert details['files'] == {SYSCTL: 'created', FACT: 'created'}
+    assert list(details['unsupported']) == ['sched.wakeup_granularity_ns']
+    assert 'not_permitted' not in details and 'restart_required' not in details
+    assert '/var/lib/aitune/baseline.json' in baseline and 'restore.yml' in undo and 'changes.yml' in what_changed
+
+
+def test_a_second_run_names_what_it_manages_and_only_the_selected_subsystems_reasons(make_host):
+    host = make_host('6.12')
+    tune(host)
+    lines = tune_summary({'skipped': True}, 'balanced', ['sched', 'memory'], recorded=recorded(host), in_sync=True)
+    assert lines[0].startswith('balanced: already applied on ') and lines[0].endswith('nothing to do')
+    assert lines[1]['subsystems'] == ['sched', 'memory'] and lines[1]['changed'] == {}
+    assert list(lines[1]['unsupported']) == ['sched.wakeup_granularity_ns']
+    # --tags memory on the same host: sched's reasons are not this run's business.
+    lines = tune_summary({'skipped': True}, 'balanced', ['memory'], recorded=recorded(host), in_sync=True)
+    assert lines[1]['subsystems'] == ['memory'] and 'unsupported' not in lines[1]
+
+
+def test_previews_say_nothing_was_written_and_why(make_host):
+    host = make_host('6.12')
+    result = tune(host, check_mode=True)
+    lines = tune_summary(result, 'balanced', ['sched', 'memory'], preview=True, root=False)
+    assert lines[0] == 'balanced: preview, nothing written: 2 settings would change; run as root to apply'
+    assert lines[1]['files'] == {SYSCTL: 'created', FACT: 'created'}
+    assert lines[2:] == ['baseline: nothing recorded, a preview writes nothing']
+    lines = tune_summary(result, 'balanced', ['sched', 'memory'], preview=True, root=True)
+    assert lines[0] == 'balanced: check mode, nothing written: 2 settings would change'
+    tune(host)
+    lines = tune_summary(tune(host, check_mode=True), 'balanced', ['sched', 'memory'], preview=True)
+    assert lines[0] == 'balanced: check mode, nothing written: nothing would change' and lines[1]['changed'] == {}
+
+
+def test_a_run_of_part_of_the_mode_says_it_is_not_recorded(make_host):
+    host = make_host('6.12')
+    lines = tune_summary(tune(host, {'memory': {'swappiness': 10}}, record=False), 'balanced', ['memory'])
+    assert lines[0].endswith('(a run of part of the mode: not recorded as the whole mode)')
+
+
+def test_file_changes_over_several_writes_of_one_run():
+    assert merge_file_changes({'a': 'created'}, {'a': 'updated'}) == {'a': 'created'}
+    assert merge_file_changes({'a': 'created'}, {'a': 'removed'}) == {}
+    assert merge_file_changes({'a': 'updated'}, {'a': 'removed', 'b': 'created'}) == {'a': 'removed', 'b': 'created'}
+
+
+def test_restore_lists_what_went_back_and_everything_it_removed(make_host):
+    host = make_host('6.12')
+    tune(host)
+    code, result = run_module(restore, {'root': host.root})
+    assert code == 0
+    outcome, details = restore_summary(result)
+    assert outcome == 'restored: every recorded original is back'
+    assert details['restored'] == {'vm.swappiness': '10 -> 60', 'sched.autogroup': '0 -> 1'}
+    assert details['removed'] == [FACT, SYSCTL, '/var/lib/aitune (directory)']
+    assert 'kept' not in details and 'files_restored' not in details
+    code, again = run_module(restore, {'root': host.root})
+    assert restore_summary(again)[0].startswith('nothing to restore')
+
+
+def test_restore_names_stopped_units_and_what_it_could_not_put_back():
+    result = {'knobs': {}, 'file_changes': {'/etc/systemd/system/aitune-latency.slice': 'removed',
+                                            '/etc/default/irqbalance': 'updated'},
+              'dirs': {'/sys/fs/cgroup/aitune.slice': 'kept: busy'}, 'actions': ['stopped aitune-latency.slice'],
+              'not_permitted': {'sched.base_slice_ns': 'cannot restore: locked down'}, 'unsupported': {}}
+    outcome, details = restore_summary(result)
+    assert outcome.startswith('restored what could be put back')
+    assert details['removed'] == ['/etc/systemd/system/aitune-latency.slice', 'aitune-latency.slice (unit stopped)']
+    assert details['files_restored'] == ['/etc/default/irqbalance']
+    assert details['kept'] == {'sched.base_slice_ns': 'cannot restore: locked down',
+                               '/sys/fs/cgroup/aitune.slice': 'kept: busy'}
