@@ -87,9 +87,21 @@ def managed_files():
     return found
 
 
+# What the collection creates for itself and must remove again: its state directory (lock included), its record, and
+# the facts directories the record's first write creates where the host had none.
+OWN = ('/var/lib/aitune', '/etc/ansible/facts.d/aitune.fact', '/etc/ansible/facts.d', '/etc/ansible')
+
+
+def own_paths():
+    return [path for path in OWN if os.path.lexists(path)]
+
+
 @pytest.fixture(autouse=True)
 def clean_host():
-    """Each test starts and ends with no aitune state on the host; a leftover means an earlier run lost track."""
+    """Each test starts and ends with no aitune state on the host; a leftover means an earlier run lost track. What the
+    collection creates for itself is gone again at the end, and what the host had before is still there."""
     assert managed_files() == [], 'aitune state left on this host before the test: %s' % managed_files()
+    before = own_paths()
     yield
     assert managed_files() == [], 'aitune state left on this host after the test: %s' % managed_files()
+    assert own_paths() == before, 'the test left %s (before it: %s)' % (own_paths(), before)

@@ -15,6 +15,7 @@ import re
 import subprocess
 
 import pytest
+import yaml
 
 from conftest import BIN, REPO, read_proc
 
@@ -71,9 +72,16 @@ def test_balanced_preview_run_rerun_drift_and_restore(run, untouched):
     assert sorted(fact['unsupported']) == sorted(k for k, state in fact['knobs'].items() if state == 'unsupported')
     assert all(fact['unsupported'].values())
 
+    headline, details = summary(out)[:2]
+    assert headline == 'balanced: applied: %d settings changed, each read back from the kernel' % len(details['changed'])
+    assert details['changed']['vm.swappiness'].endswith(' -> 10'), details
+    assert details['files']['/etc/sysctl.d/90-aitune.conf'] in ('created', 'updated') and details['files'][FACT]
+
     code, out, recap = playbook('tune.yml', '-e', 'mode=balanced')
     assert code == 0 and recap['changed'] == 0, out
-    assert 'read back unchanged' in out
+    headline, details = summary(out)[:2]
+    assert headline.startswith('balanced: already applied on ') and headline.endswith('nothing to do'), headline
+    assert details['changed'] == {} and {'sched', 'memory', 'cgroup'} <= set(details['subsystems'])
     with open(FACT) as handle:
         assert json.load(handle) == fact
 
@@ -86,13 +94,22 @@ def test_balanced_preview_run_rerun_drift_and_restore(run, untouched):
 
     code, out, recap = playbook('restore.yml')
     assert code == 0, out
+    outcome, details = summary(out)
+    assert outcome == 'restored: every recorded original is back'
+    assert details['restored']['vm.swappiness'] == '10 -> %s' % untouched[0]['vm.swappiness']
+    assert FACT in details['removed'] and '/etc/sysctl.d/90-aitune.conf' in details['removed']
     assert host_state(run) == untouched
 
 
+def summary(out):
+    """The last summary a play printed (the debug task's msg list), parsed."""
+    block = re.findall(r'^ok: \[localhost\] => \n((?:    .*\n)+)', out, re.M)[-1]
+    return yaml.safe_load(block)['msg']
+
+
 def summary_list(out, key):
-    """The items the summary lists under ``key`` (an empty list prints as ``key: []``)."""
-    block = re.search(r'^\s+%s:\n((?:\s+- .+\n)+)' % key, out, re.M)
-    return re.findall(r'- (\S+)', block.group(1)) if block else []
+    """What the tune summary lists under ``key``: a list's items, or a mapping's keys."""
+    return list(summary(out)[1].get(key) or [])
 
 
 def test_subsystem_tags_select_what_the_one_call_applies(run, untouched):
