@@ -5,6 +5,7 @@
 import gzip
 import json
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -152,10 +153,18 @@ def test_stop_instance_kills_by_pid_file(tmp_path):
     token = "0123456789abcdef"
     proc = subprocess.Popen(["sh", "-c", "while :; do sleep 0.2; done", f"aitune-{token}"])
     try:
+        # Popen can return before the kernel shows the new command line: until then the child has none with the token,
+        # and stop_instance rightly leaves it alone. Wait for it (generously, for a busy host) as a real qemu has it.
+        deadline = time.monotonic() + 60
+        while not lab.pid_alive(proc.pid, token) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lab.pid_alive(proc.pid, token)
         (inst / "qemu.pid").write_text(str(proc.pid))
         (inst / "instance.json").write_text(json.dumps({"token": token}))
         lab.stop_instance(inst)
-        assert proc.wait(timeout=10) is not None
+        # stop_instance returns once the process is gone, so the wait only reaps it; its timeout is a generous
+        # safety net for a busy host, not the check. The loop never ends by itself: it must have died of a signal.
+        assert proc.wait(timeout=60) in (-signal.SIGTERM, -signal.SIGKILL)
         assert not inst.exists()
     finally:
         if proc.poll() is None:

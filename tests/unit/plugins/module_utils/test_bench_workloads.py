@@ -76,12 +76,19 @@ def test_ring_idle_measures_sane_numbers_and_leaves_no_process(calibration_file)
     for rep in results['runs']:
         metrics = rep['metrics']
         assert_ordered_latencies(metrics)
-        # A wake takes microseconds, not tens of milliseconds, on any machine that runs these tests.
-        assert metrics['wake_p50_us'] < 20000
-        # Each step includes the ~100 us of compute, so two workers in turn manage at most ~10000 steps/s.
+        # Each wake is the first part of its step, which adds the compute: smaller sample by sample, so at every
+        # percentile. (No bound in time on the wake itself: on a busy host a wake can take a whole time slice.)
+        assert metrics['wake_p50_us'] < metrics['step_p50_us'] and metrics['wake_p99_us'] < metrics['step_p99_us']
+        # Each step includes the ~100 us of compute, so two workers in turn manage at most ~10000 steps/s. How many
+        # they manage depends on the load, so there is no lower bound; some there must be.
         assert metrics['step_p50_us'] >= 50
-        assert 100 <= metrics['steps_per_s'] <= 12000
+        assert 0 < metrics['steps_per_s'] <= 12000
+        assert rep['window_s'] == BRIEF['duration_s']
         assert metrics['steps'] == pytest.approx(metrics['steps_per_s'] * rep['window_s'], rel=0.01)
+        # The ring carries one token, so its steps follow each other through the window: the mean step is
+        # 1e6 / steps_per_s us, and a median is at most twice a mean (x4 leaves room for the steps across the window's
+        # ends). This holds however busy the host is, and ties the step's unit to the rate's.
+        assert metrics['step_p50_us'] <= 4e6 / metrics['steps_per_s'], metrics
         # Every step is a sleep on the eventfd and a wake: about one voluntary switch per step.
         assert 300 <= metrics['vcsw_per_1k_steps'] <= 1500
         assert metrics['runq_delay_per_step_us'] >= 0
@@ -103,9 +110,15 @@ def test_periodic_under_load_keeps_the_rate_and_stops_the_hogs(calibration_file)
     results = run(calibration_file, workload='periodic', condition='load', rate_hz=500.0, load_fraction=0.5)
     metrics = results['runs'][0]['metrics']
     assert_ordered_latencies(metrics)
-    assert 0.3 * 500 <= metrics['steps_per_s'] <= 1.05 * 500
+    assert metrics['wake_p50_us'] < metrics['step_p50_us'] and metrics['wake_p99_us'] < metrics['step_p99_us']
+    # The dispatcher posts at most one token per 2 ms slot and skips the slots it missed rather than catching up, so the
+    # workers never run faster than the rate. How close to it they come depends on the load (hogs here, and whatever
+    # else runs on the host), so there is no lower bound on the rate: the workers must serve a fair share of what the
+    # dispatcher did post, which fails when tokens are lost or steps are not counted.
+    assert 0 < metrics['steps_per_s'] <= 1.05 * 500
     assert metrics['timer_lateness_p50_us'] is not None and metrics['timer_lateness_p50_us'] >= 0
     assert metrics['posted'] >= metrics['steps'] - 2
+    assert metrics['steps'] >= 0.2 * metrics['posted'], metrics
     roles = [entry['role'] for entry in results['pids']['started']]
     expected_hogs = max(1, int(results['host']['nproc'] * 0.5 + 0.5))
     assert roles.count('load') == expected_hogs and results['placement']['load']['hogs'] == expected_hogs

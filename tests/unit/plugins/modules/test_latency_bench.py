@@ -10,14 +10,13 @@ __metaclass__ = type
 
 import os
 import shutil
-import time
 
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.modules import latency_bench
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 from ansible_collections.aitune.kernel.tests.unit.plugins.module_utils.test_bench_endpoint import (
-    FakeInferenceServer, closed_port)
+    ROUNDING_MS, FakeInferenceServer, closed_port, record_connects)
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
 BAD_INPUT = load_cases('bench_bad_input.yml')
@@ -92,7 +91,12 @@ def test_endpoint_reports_ttft_near_the_servers_delay_and_hides_the_key(calibrat
     assert code == 0, result
     results = result['benchmark']
     metrics = results['summary']['metrics']
-    assert 80 <= metrics['ttft_p50_ms']['median'] < 160
+    # The server holds the first token 80 ms and the two others 5 ms each: TTFT cannot be less than 80 ms, nor a
+    # request less than 90 ms, nor more than its request (one repetition: the medians are its figures). No upper bound
+    # in time: the run's own CPU hogs and a busy host only add to them.
+    ttft, request = metrics['ttft_p50_ms']['median'], metrics['request_p50_ms']['median']
+    assert 80 - ROUNDING_MS <= ttft <= request and request >= 90 - ROUNDING_MS, metrics
+    assert ttft <= metrics['ttft_p99_ms']['median'] <= metrics['request_p99_ms']['median'], metrics
     assert metrics['requests_ok']['median'] == 3
     assert metrics['queue_time_mean_ms']['median'] is not None
     assert results['summary']['primary'] == 'ttft'
@@ -102,13 +106,16 @@ def test_endpoint_reports_ttft_near_the_servers_delay_and_hides_the_key(calibrat
     assert_clean(results)
 
 
-def test_unreachable_endpoint_fails_fast(calibration_file):
+def test_unreachable_endpoint_fails_fast(calibration_file, monkeypatch):
     port = closed_port()
-    start = time.monotonic()
+    connects = record_connects(monkeypatch)
     code, result = bench(calibration_file, tool='endpoint', condition='load',
                          endpoint={'url': 'http://127.0.0.1:%d' % port, 'model': 'm', 'connect_timeout_s': 1.0})
     assert code == 1
-    assert time.monotonic() - start < 2.0
+    # Fast: one connect with the configured timeout, failed on the refusal, before any load or window was started.
+    assert connects == [(('127.0.0.1', port), 1.0)]
+    assert 'refused' in result['msg'].lower()
+    assert not (result.get('benchmark') or {}).get('pids', {}).get('started')
     assert 'unreachable' in result['msg'] and '127.0.0.1:%d' % port in result['msg']
 
 
@@ -119,8 +126,13 @@ def test_cyclictest_runs_with_default_system_and_its_histogram_is_parsed(calibra
     run = result['benchmark']['runs'][0]
     assert '--default-system' in run['argv'] and '--policy=other' in run['argv']
     assert not any(arg.startswith('--priority') for arg in run['argv'])
+    # The settings reach cyclictest. How many wakes it then gets in its second depends on the load, so the count has
+    # no floor; the histogram's rows must have been read, though, not only its overflow count: of some thousands of
+    # wakes, not one within 2 ms would mean the host is not running this test at all. (The parser's arithmetic is
+    # checked on fixed output in test_bench_stats.)
+    assert '--interval=500' in run['argv'] and '--histogram=2000' in run['argv'] and '--duration=1' in run['argv']
     metrics = run['metrics']
-    assert metrics['samples'] >= 500
+    assert 0 <= metrics['overflows'] < metrics['samples'], metrics
     assert 0 <= metrics['latency_p50_us'] <= metrics['latency_p99_us'] <= metrics['latency_max_us']
     assert_clean(result['benchmark'])
 
