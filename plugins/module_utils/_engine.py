@@ -456,7 +456,12 @@ class Engine(object):
                 if scope == 'all':
                     self._clean_own_state(lock, not keep_calibration, report, had_state_dir)
                 return report.finish(state)
+            # The directories the first write of a file created go with the file (write_target removes them once
+            # empty); the report names each one that went.
+            created_with = [directory for path, (dummy, after) in sorted(targets.items()) if after is None
+                            for directory in (baseline.files().get(path) or {}).get('missing_dirs') or ()]
             report.actions = self._write_files(targets, baseline)
+            report.dirs.update((directory, 'removed') for directory in created_with if not self.fs.lexists(directory))
             for name in names:
                 if report.knobs[name]['state'] == APPLIED:
                     baseline.forget_knob(name)

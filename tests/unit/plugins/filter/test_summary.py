@@ -91,7 +91,8 @@ def test_restore_lists_what_went_back_and_everything_it_removed(make_host):
     outcome, details = restore_summary(result)
     assert outcome == 'restored: every recorded original is back'
     assert details['restored'] == {'vm.swappiness': '10 -> 60', 'sched.autogroup': '0 -> 1'}
-    assert details['removed'] == [FACT, SYSCTL, '/var/lib/aitune (directory)']
+    assert details['removed'] == [FACT, SYSCTL, '/etc/ansible (directory)', '/etc/ansible/facts.d (directory)',
+                                  '/var/lib/aitune (directory)']
     assert 'kept' not in details and 'files_restored' not in details
     code, again = run_module(restore, {'root': host.root})
     assert restore_summary(again)[0].startswith('nothing to restore')

@@ -60,7 +60,7 @@ def test_tune_and_restore_leave_the_tree_as_it_was(make_host):
     assert result['changed'] is True
     assert result['file_changes'] == {FACT: 'removed', '/etc/sysctl.d/90-aitune.conf': 'removed',
                                       CALIBRATION_PATH: 'removed'}
-    assert result['dirs'] == {STATE_DIR: 'removed'}
+    assert result['dirs'] == {STATE_DIR: 'removed', '/etc/ansible/facts.d': 'removed', '/etc/ansible': 'removed'}
     # The whole tree, /etc/ansible (created for the fact) and /var/lib/aitune (lock included) as well.
     assert host.snapshot() == original
     assert undo(host)['changed'] is False
