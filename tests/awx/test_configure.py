@@ -90,7 +90,7 @@ def test_syntax_check_fails_without_awx_collection(tmp_path):
 
 def test_job_templates_run_root_wrappers_of_collection_playbooks(objects):
     templates = objects['job_template']
-    assert {name.split(' ', 1)[1] for name in templates} == {'Tune', 'Verify', 'Benchmark', 'Restore'}
+    assert {name.split(' ', 1)[1] for name in templates} == {'Tune', 'Verify', 'What changed', 'Benchmark', 'Restore'}
     for name, template in templates.items():
         wrapper = os.path.join(REPO, template['playbook'])
         assert os.path.dirname(template['playbook']) == '', name + ': AWX picks playbooks from the project root'

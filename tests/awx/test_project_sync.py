@@ -97,6 +97,7 @@ def test_sync_installs_the_collection_from_the_project(synced_project):
     ('tune.yml', ['-e', 'mode=balanced']),
     ('verify.yml', []),
     ('restore.yml', []),
+    ('changes.yml', []),
     ('benchmark.yml', ['-e', 'mode=balanced', '-e', 'aitune_bench_conditions=idle', '-e', 'aitune_bench_duration_s=0.5',
                        '-e', 'aitune_bench_warmup_s=0.1', '-e', 'aitune_bench_repetitions=1']),
 ])
