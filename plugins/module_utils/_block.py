@@ -12,8 +12,8 @@ Where the knobs live. ``/sys/block/<dev>`` is a symlink on every current kernel 
 keeps the result inside root) and must lead into /sys/devices; its knobs then point at the resolved
 ``/sys/devices/.../queue/<file>``, a path with no symlink on it. The baseline and the state record that resolved
 path, so restore and drift, which rebuild a knob from its name alone, read and write the same file the apply did.
-While an apply runs, ``bound_devices`` tells the family factory the resolved directory of each selected device;
-outside it the factory falls back to the nominal ``/sys/block/<dev>/queue/<file>``, which only names the knob.
+The plan carries each selected device's knobs, built at the resolved directory, and hands them to the engine with
+the values; a knob rebuilt from its name alone has the nominal ``/sys/block/<dev>/queue/<file>``, which only names it.
 
 Why the scheduler knob is ``block.<dev>.elevator``. Switching the I/O scheduler (the kernel calls it the elevator)
 resets nr_requests and may turn writeback throttling on or off, so it must be written before the other settings of
@@ -24,21 +24,23 @@ before every other setting name of a device.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-import contextlib
 import fnmatch
 import posixpath
 import re
 from string import Template
 
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import INVALID, FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    PERSIST_NONE, IntRange, KernelChoice, Knob, Location, Switch, ValidationError, register_family)
+    KernelChoice, ValidationError)
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs_block import (
+    SETTINGS, SETTINGS_BY_OPTION, SETTING_OPTIONS, SYS_BLOCK, block_knob)
+from ansible_collections.aitune.kernel.plugins.module_utils._run import knob_options, run_engine
 
 RULES_PATH = '/etc/udev/rules.d/90-aitune-block.rules'
 FILES_SUBSYSTEM = 'block'
 UDEV_DIR = '/etc/udev'
 NO_UDEV = 'udev is not installed here (no /etc/udev): the settings are live only and no rules file was written'
-SYS_BLOCK = '/sys/block'
 SYS_CLASS_BLOCK = '/sys/class/block'
 VIRTUAL_BLOCK_DIR = '/sys/devices/virtual/block/'
 
@@ -54,70 +56,6 @@ TRANSPORTS = ('nvme', 'scsi', 'virtio')
 # Kernel facts behind the settings that the kernel may ignore (block/blk-sysfs.c).
 IO_POLL_IGNORED_SINCE = (5, 15)   # "block: don't allow writing to the poll queue attribute"
 HYBRID_POLL_REMOVED_IN = (6, 4)   # "blk-mq: remove hybrid polling": io_poll_delay reads -1, writes are ignored
-
-
-class Setting(object):
-    """One queue setting: module option, knob leaf, file under queue/, validator, and what it does."""
-
-    def __init__(self, option, leaf, filename, validator, description, absent_note=None):
-        self.option = option
-        self.leaf = leaf
-        self.filename = filename
-        self.validator = validator
-        self.description = description
-        self.absent_note = absent_note
-
-
-SETTINGS = (
-    Setting('scheduler', 'elevator', 'scheduler', KernelChoice(), 'I/O scheduler of the queue',
-            'a bio-based queue (zram, bio-based dm, md) has no I/O scheduler'),
-    Setting('nr_requests', 'nr_requests', 'nr_requests', IntRange(4, 65536), 'requests the queue may hold'),
-    Setting('read_ahead_kb', 'read_ahead_kb', 'read_ahead_kb', IntRange(0, 2097152), 'read-ahead in KiB'),
-    Setting('io_poll', 'io_poll', 'io_poll', Switch(), 'polled completions'),
-    Setting('io_poll_delay', 'io_poll_delay', 'io_poll_delay', IntRange(-1, 1000000),
-            'hybrid polling delay in microseconds (-1 classic polling, 0 adaptive)',
-            'io_poll_delay came with hybrid polling in 4.10'),
-    Setting('nomerges', 'nomerges', 'nomerges', IntRange(0, 2), 'request merging (0 all, 1 simple only, 2 none)'),
-    Setting('rq_affinity', 'rq_affinity', 'rq_affinity', IntRange(0, 2),
-            'completion CPU (0 any, 1 same group as the submitter, 2 the submitting CPU)'),
-    Setting('wbt_lat_usec', 'wbt_lat_usec', 'wbt_lat_usec', IntRange(0, (1 << 31) - 1),
-            'writeback throttling latency target in microseconds, 0 off', 'needs CONFIG_BLK_WBT'),
-    Setting('max_sectors_kb', 'max_sectors_kb', 'max_sectors_kb', IntRange(4, (1 << 31) - 1),
-            'largest request in KiB, at most max_hw_sectors_kb'),
-)
-SETTING_OPTIONS = tuple(setting.option for setting in SETTINGS)
-_BY_LEAF = {setting.leaf: setting for setting in SETTINGS}
-_BY_OPTION = {setting.option: setting for setting in SETTINGS}
-
-# Resolved sysfs directories of the devices an apply is working on; see the module docstring and bound_devices().
-_BOUND = {}
-
-
-def block_knob(dev, leaf, sysfs=None):
-    """The knob for one queue setting of one device; ``sysfs`` is the device's resolved directory."""
-    setting = _BY_LEAF[leaf]
-    base = sysfs or _BOUND.get(dev) or '%s/%s' % (SYS_BLOCK, dev)
-    return Knob('block.%s.%s' % (dev, leaf), setting.option, setting.validator,
-                [Location('%s/queue/%s' % (base, setting.filename))], PERSIST_NONE,
-                '%s of %s.' % (setting.description[0].upper() + setting.description[1:], dev),
-                absent_note=setting.absent_note)
-
-
-register_family(r'block\.([a-z][a-z0-9_-]{0,31})\.(%s)' % '|'.join(sorted(_BY_LEAF)),
-                lambda match: block_knob(match.group(1), match.group(2)), 'block.nvme0n1.elevator')
-
-
-@contextlib.contextmanager
-def bound_devices(devices):
-    """Let the knobs of ``devices`` (BlockDevice) resolve to their real sysfs directories for the duration."""
-    saved = dict(_BOUND)
-    _BOUND.clear()
-    _BOUND.update((device.name, device.sysfs) for device in devices)
-    try:
-        yield
-    finally:
-        _BOUND.clear()
-        _BOUND.update(saved)
 
 
 # -- devices ---------------------------------------------------------------------------------------------------------
@@ -271,7 +209,7 @@ def check_entries(entries):
             value = entry.get(option)
             if value is None:
                 continue
-            setting = _BY_OPTION[option]
+            setting = SETTINGS_BY_OPTION[option]
             try:
                 if option == 'scheduler':
                     text = str(value).strip()
@@ -466,16 +404,15 @@ def _read_raw(fs, path):
 
 
 def plan_device(engine, device, merged):
-    """Check one device's settings against what it offers. Returns ``(desired, outcomes, problems)``."""
-    from ansible_collections.aitune.kernel.plugins.module_utils._engine import (  # the engine imports this module
-        APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED)
-
+    """Check one device's settings against what it offers. Returns ``(desired, knobs, outcomes, problems)``: the
+    values to apply, and the knobs they belong to, at the device's resolved directory."""
     fs, version = engine.fs, engine.kernel.version
-    desired, outcomes, problems = {}, [], []
-    for option in sorted(merged, key=lambda o: _BY_OPTION[o].leaf):
+    desired, knobs, outcomes, problems = {}, {}, [], []
+    for option in sorted(merged, key=lambda o: SETTINGS_BY_OPTION[o].leaf):
         value, index = merged[option]
-        setting = _BY_OPTION[option]
+        setting = SETTINGS_BY_OPTION[option]
         knob = block_knob(device.name, setting.leaf, device.sysfs)
+        knobs[knob.name] = knob
         path = knob.locations[0].path
         where = 'devices[%d].%s' % (index, option)
         try:
@@ -510,17 +447,18 @@ def plan_device(engine, device, merged):
             outcomes.append(Outcome(knob.name, NOT_PERMITTED_STATE, path, current, value, ignored))
             continue
         desired[knob.name] = value
-    return desired, outcomes, problems
+    return desired, knobs, outcomes, problems
 
 
 class BlockPlan(object):
     """Everything one block_queue call decided before the engine applies it."""
 
-    def __init__(self, entries, selected, skipped, desired, outcomes, rules):
+    def __init__(self, entries, selected, skipped, desired, knobs, outcomes, rules):
         self.entries = entries
         self.selected = selected
         self.skipped = skipped
         self.desired = desired
+        self.knobs = knobs
         self.outcomes = outcomes
         self.rules = rules
 
@@ -536,16 +474,18 @@ def plan(engine, entries):
     checked = check_entries(entries)
     disks, partitions = discover(engine.fs)
     selected, skipped = select(checked, disks, partitions)
-    desired, outcomes, problems = {}, [], []
+    desired, knobs, outcomes, problems = {}, {}, [], []
     for device, hits in selected:
-        device_desired, device_outcomes, device_problems = plan_device(engine, device,
-                                                                       merged_settings(checked, hits))
+        device_desired, device_knobs, device_outcomes, device_problems = plan_device(
+            engine, device, merged_settings(checked, hits))
         desired.update(device_desired)
+        knobs.update(device_knobs)
         outcomes.extend(device_outcomes)
         problems.extend(device_problems)
     if problems:
         raise ValidationError('invalid settings, nothing was changed: ' + '; '.join(problems))
-    return BlockPlan(checked, selected, skipped, desired, outcomes, render_rules(checked, engine.kernel.version))
+    return BlockPlan(checked, selected, skipped, desired, knobs, outcomes,
+                     render_rules(checked, engine.kernel.version))
 
 
 def apply(engine, entries, persist=True, strict=False):
@@ -564,10 +504,36 @@ def apply(engine, entries, persist=True, strict=False):
     no_udev = bool(files) and not engine.fs.is_dir(UDEV_DIR)
     if no_udev:
         files = {}
-    with bound_devices([device for device, dummy in block_plan.selected]):
-        report = engine.apply(block_plan.desired, persist=persist, strict=strict, files=(FILES_SUBSYSTEM, files))
+    report = engine.apply(block_plan.desired, persist=persist, strict=strict, files=(FILES_SUBSYSTEM, files),
+                          knobs=block_plan.knobs)
     for outcome in block_plan.outcomes:
         outcome.record(report)
     if no_udev:
         report.actions.append(NO_UDEV)
     return report, block_plan
+
+
+# -- the module's options and run --------------------------------------------------------------------------------------
+# A rule: which disks, and the queue settings, one option per setting and typed after its validator.
+RULE_SPEC = dict(
+    match=dict(type='dict', required=True, options=dict(
+        name=dict(type='str'),
+        transport=dict(type='str', choices=list(TRANSPORTS)),
+        model=dict(type='str'),
+        rotational=dict(type='bool'),
+    )),
+    **knob_options(SETTINGS)
+)
+ARGUMENT_SPEC = dict(
+    devices=dict(type='list', elements='dict', required=True, options=RULE_SPEC),
+)
+
+
+def run(subsystem_run):
+    """aitune.kernel.block_queue: select the disks, plan each one's settings, apply them and the udev rules."""
+    params = subsystem_run.params
+
+    def body(engine):
+        report, block_plan = apply(engine, params['devices'], persist=params['persist'], strict=params['strict'])
+        return report, dict(devices=block_plan.devices(), skipped_devices=block_plan.skipped)
+    return run_engine(subsystem_run, body)

@@ -21,11 +21,13 @@ __metaclass__ = type
 import re
 from string import Template
 
-from ansible_collections.aitune.kernel.plugins.module_utils._cpupower import CPU_DIR, select_cpus
-from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist
+from ansible_collections.aitune.kernel.plugins.module_utils._cpupower import run_plan, select_cpus
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import CPU_DIR, format_cpulist
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    Knob, Location, PERSIST_TMPFILES, Switch, ValidationError, register_family)
+    ValidationError)
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpuidle import (
+    state_knob)
 
 CPUIDLE_DIR = CPU_DIR + '/cpuidle'
 DRIVER_PATH = CPUIDLE_DIR + '/current_driver'
@@ -43,23 +45,6 @@ PMQOS_MAX_US = 2000000000
 EXIT_LATENCY_MAX_US = 3600 * 1000000
 NO_DRIVER = ('no cpuidle driver on this host (%s is absent or says none): the CPUs have no idle states to limit'
              % DRIVER_PATH)
-
-
-def state_path(cpu, state):
-    return '%s/cpu%d/cpuidle/state%d/disable' % (CPU_DIR, cpu, state)
-
-
-def state_knob(cpu, state):
-    """``cpuidle.cpu<N>.state<K>.disable``: whether idle state K is off for CPU N."""
-    cpu, state = int(cpu), int(state)
-    return Knob('cpuidle.cpu%d.state%d.disable' % (cpu, state), 'max_exit_latency_us', Switch(),
-                [Location(state_path(cpu, state))], PERSIST_TMPFILES,
-                'Idle state %d disabled on CPU %d.' % (state, cpu),
-                absent_note='needs a cpuidle driver with that idle state on this CPU')
-
-
-register_family(r'cpuidle\.cpu(\d{1,4})\.state(\d{1,2})\.disable',
-                lambda match: state_knob(match.group(1), match.group(2)), 'cpuidle.cpu0.state2.disable')
 
 
 # -- the PM QoS holder -----------------------------------------------------------------------------------------------
@@ -235,3 +220,17 @@ class CpuidlePlan(object):
             self.pm_qos.update(state='not_permitted', reason='%s is installed but not active; see journalctl -u %s'
                                                              % (PMQOS_UNIT, PMQOS_UNIT))
         return self.pm_qos
+
+
+# -- the module's options and run --------------------------------------------------------------------------------------
+ARGUMENT_SPEC = dict(
+    cpus=dict(type='str'),
+    max_exit_latency_us=dict(type='int'),
+    pm_qos_latency_us=dict(type='int'),
+)
+
+
+def run(subsystem_run):
+    """aitune.kernel.cpuidle: idle states above an exit latency off, and the PM QoS holder."""
+    return run_plan(subsystem_run, lambda engine: CpuidlePlan(engine.fs, subsystem_run.params,
+                                                              systemd=engine.systemctl is not None))

@@ -10,11 +10,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import check_online, online_cpus, parse_cpulist
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
-
-CPU_DIR = '/sys/devices/system/cpu'
-# Same spelling as the engine's outcome; the engine imports every family module while it loads, so none imports it.
-UNSUPPORTED = 'unsupported'
+from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, RunFailed, run_engine
 
 
 def select_cpus(fs, cpus):
@@ -46,8 +44,6 @@ def run_plan(run, make_plan):
     nothing failed), ``owned()`` (what else the subsystem owns, for
     Engine.apply) and ``result(engine)`` (its own result keys). Nothing is written before the plan is whole.
     """
-    # Imported here, not at the top: the engine imports every knob family module while it loads, this one included.
-    from ansible_collections.aitune.kernel.plugins.module_utils._module import ENGINE_ERRORS, RunFailed, run_engine
     params = run.params
 
     def body(engine):

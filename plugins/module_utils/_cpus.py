@@ -20,7 +20,8 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 
-ONLINE_PATH = '/sys/devices/system/cpu/online'
+CPU_DIR = '/sys/devices/system/cpu'
+ONLINE_PATH = CPU_DIR + '/online'
 NODE_DIR = '/sys/devices/system/node'
 INTERRUPTS_PATH = '/proc/interrupts'
 MAX_CPUS = 8192

@@ -25,10 +25,10 @@ from ansible_collections.aitune.kernel.plugins.module_utils._baseline import (
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
     ABSENT, INVALID, NOT_PERMITTED, REFUSED, FsError, HostFS)
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debugfs, KernelInfo
-from ansible_collections.aitune.kernel.plugins.module_utils._families import FAMILY_MODULES  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    PERSIST_SYSTEMD, REGISTRY, ValidationError, lookup, subsystem_of)
+    PERSIST_SYSTEMD, REGISTRY, ValidationError, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     FACTS_DIR, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, GRUB_FILE, MANAGED_FILES, RECORD_OWNER,
     STATE_PATH, UNIT_DIR, State, file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
@@ -79,10 +79,11 @@ class Probe(object):
 class Engine(object):
     """One module run's view of the host. Call ``close()`` (or use as a context manager) to unmount what it mounted."""
 
-    def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0, systemctl=None, udevadm=None):
+    def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0, systemctl=None, udevadm=None,
+                 fs=None, preview_state=None):
         self.systemctl = systemctl
         self.udevadm = udevadm
-        self.fs = HostFS(root)
+        self.fs = fs or HostFS(root)
         self.kernel = KernelInfo(self.fs)
         self.debugfs = Debugfs(self.kernel, mounter)
         self.check_mode = check_mode
@@ -90,7 +91,7 @@ class Engine(object):
         # In check mode, the state several runs of one module call share (the profile module's subsystems): each
         # plans on top of what the ones before it would have applied, so a file two of them render is previewed as it
         # will be, not from the state on disk each time.
-        self.preview_state = None
+        self.preview_state = preview_state
 
     def __enter__(self):
         return self
@@ -159,17 +160,18 @@ class Engine(object):
         return None
 
     # -- planning ------------------------------------------------------------------------------------------------------
-    def plan(self, desired, strict=False, pending_dirs=()):
+    def plan(self, desired, strict=False, pending_dirs=(), knobs=None):
         """Probe and validate ``{knob name: value}``. Returns ``[(probe, canonical desired value or None)]``.
 
-        A knob whose directory is in ``pending_dirs`` (a cgroup this run creates) is planned as a new file.
+        A knob whose directory is in ``pending_dirs`` (a cgroup this run creates) is planned as a new file. ``knobs``
+        holds the ones the caller built itself; the others are looked up by name.
         Raises EngineError on bad input, and in strict mode on any knob that is unsupported or not permitted.
         """
         problems = []
         plans = []
         for name in sorted(desired):
             try:
-                knob = lookup(name)
+                knob = (knobs or {}).get(name) or lookup(name)
                 probe = self.probe(knob)
                 if probe.state == UNSUPPORTED and pending_dirs:
                     # Any candidate will do, not only the first: one knob name serves every mount layout (a v1 cpu
@@ -204,7 +206,7 @@ class Engine(object):
         return _NoLock() if self.check_mode else _SweepingLock(self.fs, self.lock_timeout)
 
     def apply(self, desired, persist=True, strict=False, cmdline=None, units=None, files=None, expect=None,
-              dirs=None):
+              dirs=None, knobs=None):
         """Apply ``{knob: value}`` and what a subsystem owns besides:
 
         * ``cmdline``: ``(owner, subsystem, [params])``, boot parameters;
@@ -212,104 +214,124 @@ class Engine(object):
         * ``files``: ``(subsystem, {path: content})``, every file that subsystem owns (units, drop-ins, udev rules);
         * ``expect``: ``{knob: value}`` that systemd sets from those files (a slice's cpu.weight): read back after the
           files are written, never written by the engine;
-        * ``dirs``: ``(subsystem, [paths])``, directories to create first (cgroups, where systemd does not own them).
+        * ``dirs``: ``(subsystem, [paths])``, directories to create first (cgroups, where systemd does not own them);
+        * ``knobs``: ``{name: Knob}`` the caller built for this run (a block device's knobs at its resolved sysfs
+          directory); any other name is looked up in the registry.
 
-        Returns a Report. The whole run holds the host lock, so what was probed is what gets changed.
+        Returns a Report. The whole run holds the host lock, so what was probed is what gets changed. Each step is
+        durable before the next starts, so a run killed at any point leaves the host restorable.
         """
-        report = Report(self)
         expect = dict(expect or {})
         dir_subsystem, new_dirs = dirs if dirs else (None, [])
         self._check_owned(units, files)
         # Bad input is refused before the lock file is even created; the plan is made again under the lock.
-        self.plan(desired, strict=strict, pending_dirs=new_dirs)
+        self.plan(desired, strict=strict, pending_dirs=new_dirs, knobs=knobs)
         self.plan(expect, pending_dirs=new_dirs)
         with self.lock():
-            plans = self.plan(desired, strict=strict, pending_dirs=new_dirs)
-            expected = self.plan(expect, pending_dirs=new_dirs)
-            baseline = Baseline(self.fs, before_rename=lambda tmp: failpoint('baseline_rename'))
-            state = self.load_state()
-            changes = [(probe, wanted) for probe, wanted in plans if probe.usable and probe.value != wanted]
-            if new_dirs:
-                # Parents first: a cgroup's cgroup.subtree_control must enable a controller before its children's
-                # files for that controller exist. The sort is stable, so name order holds within one depth.
-                changes.sort(key=lambda change: change[0].path.count('/'))
-            missing_dirs = [path for path in new_dirs if not self.fs.lexists(path)]
-
-            for probe, wanted in plans:
-                report.add(probe, wanted)
-                if probe.usable:
-                    state.set_knob(probe.knob, probe.path, wanted, probe.knob.persist if persist else None)
-            params_before = state.cmdline_params()
-            if cmdline is not None:
-                owner, subsystem, params = cmdline
-                state.set_cmdline(owner, subsystem, params if persist else [])
-            if units is not None:
-                state.set_units(*units)
-            if files is not None:
-                state.set_files(*files)
-            # The values systemd sets come with the files: a subsystem that names its files names its expected values
-            # too, so those its files no longer ask for leave the state (drift would report them forever).
-            for owner in {owned[0] for owned in (units, files) if owned is not None}:
-                for name in [n for n, entry in state.knobs().items()
-                             if entry.get('persist') == PERSIST_SYSTEMD and entry.get('subsystem') == owner
-                             and n not in expect]:
-                    del state.knobs()[name]
-            targets = file_targets(self.fs, state, baseline)
-            report.add_files(targets)
-            report.dirs = dict.fromkeys(missing_dirs, 'created')
-            report.boot_params = (params_before, state.cmdline_params())
+            stage = self._stage(desired, expect, persist, strict, new_dirs, knobs, cmdline=cmdline, units=units,
+                                files=files)
             if self.check_mode:
-                for probe, wanted in expected:
-                    report.add_expected(probe, wanted)
-                return report.finish(state)
+                for probe, wanted in stage.expected:
+                    stage.report.add_expected(probe, wanted)
+                return stage.report.finish(stage.state)
+            self._record_originals(stage, dir_subsystem)
+            self._write_live_values(stage)
+            self._persist(stage)
+            self._read_back_expected(stage)
+            return stage.report.finish(stage.state)
 
-            # 3. Originals first. The pair of a ratio/bytes knob is recorded too: writing one zeroes the other.
-            for probe, _wanted in changes:
-                baseline.record_knob(probe.knob.name, probe.path, probe.value)
-                if probe.knob.pair:
-                    pair = self.probe(lookup(probe.knob.pair))
-                    if pair.usable:
-                        baseline.record_knob(pair.knob.name, pair.path, pair.value)
-            for path in targets:
-                record_original(baseline, path)
-            for path in missing_dirs:
-                baseline.record_dir(path, dir_subsystem)
-            if changes or targets or missing_dirs:
-                baseline.save()
-            failpoint('after_baseline')
+    def _stage(self, desired, expect, persist, strict, new_dirs, knobs, cmdline, units, files):
+        """Plan under the lock, and put into the state (in memory) everything the run will apply."""
+        stage = _Stage(Report(self), Baseline(self.fs, before_rename=lambda tmp: failpoint('baseline_rename')),
+                       self.load_state())
+        plans = self.plan(desired, strict=strict, pending_dirs=new_dirs, knobs=knobs)
+        stage.expected = self.plan(expect, pending_dirs=new_dirs)
+        stage.changes = [(probe, wanted) for probe, wanted in plans if probe.usable and probe.value != wanted]
+        if new_dirs:
+            # Parents first: a cgroup's cgroup.subtree_control must enable a controller before its children's
+            # files for that controller exist. The sort is stable, so name order holds within one depth.
+            stage.changes.sort(key=lambda change: change[0].path.count('/'))
+        stage.missing_dirs = [path for path in new_dirs if not self.fs.lexists(path)]
+        state = stage.state
+        for probe, wanted in plans:
+            stage.report.add(probe, wanted)
+            if probe.usable:
+                state.set_knob(probe.knob, probe.path, wanted, probe.knob.persist if persist else None)
+        params_before = state.cmdline_params()
+        if cmdline is not None:
+            owner, subsystem, params = cmdline
+            state.set_cmdline(owner, subsystem, params if persist else [])
+        if units is not None:
+            state.set_units(*units)
+        if files is not None:
+            state.set_files(*files)
+        # The values systemd sets come with the files: a subsystem that names its files names its expected values too,
+        # so those its files no longer ask for leave the state (drift would report them forever).
+        for owner in {owned[0] for owned in (units, files) if owned is not None}:
+            for name in [n for n, entry in state.knobs().items()
+                         if entry.get('persist') == PERSIST_SYSTEMD and entry.get('subsystem') == owner
+                         and n not in expect]:
+                del state.knobs()[name]
+        stage.targets = file_targets(self.fs, state, stage.baseline)
+        stage.report.add_files(stage.targets)
+        stage.report.dirs = dict.fromkeys(stage.missing_dirs, 'created')
+        stage.report.boot_params = (params_before, state.cmdline_params())
+        return stage
 
-            # 4. Directories, then live values, each read back.
-            for path in missing_dirs:
-                try:
-                    self.fs.make_dir(path)
-                except FsError as exc:
-                    raise EngineError('cannot create %s: %s' % (path, exc))
-            written = []
-            for probe, wanted in changes:
-                self._write_live(probe, wanted, report, written)
-                failpoint('after_live_write')
-
-            # 5. State, then the files rendered from it; only knobs the kernel took are persisted.
-            for name, entry in report.knobs.items():
-                if entry['state'] != APPLIED:
-                    state.knobs().pop(name, None)
-            targets = file_targets(self.fs, state, baseline)
-            for path in targets:
-                record_original(baseline, path)
+    def _record_originals(self, stage, dir_subsystem):
+        """Originals first: live values, files and directories, in the baseline before anything is written. The pair
+        of a ratio/bytes knob is recorded too: writing one half zeroes the other."""
+        baseline = stage.baseline
+        for probe, _wanted in stage.changes:
+            baseline.record_knob(probe.knob.name, probe.path, probe.value)
+            if probe.knob.pair:
+                pair = self.probe(lookup(probe.knob.pair))
+                if pair.usable:
+                    baseline.record_knob(pair.knob.name, pair.path, pair.value)
+        for path in stage.targets:
+            record_original(baseline, path)
+        for path in stage.missing_dirs:
+            baseline.record_dir(path, dir_subsystem)
+        if stage.changes or stage.targets or stage.missing_dirs:
             baseline.save()
-            state.save()
-            failpoint('after_state')
-            report.actions = self._write_files(targets, baseline)
-            report.add_files(targets)
-            failpoint('after_files')
-            # 6. What systemd set from the files, read back; kept in the state so drift sees it.
-            for probe, wanted in expected:
-                self._read_back_expected(probe, wanted, report)
-                if report.knobs[probe.knob.name]['state'] == APPLIED:
-                    state.set_knob(probe.knob, report.knobs[probe.knob.name]['path'], wanted, PERSIST_SYSTEMD)
-            if expected:
-                state.save()
-            return report.finish(state)
+        failpoint('after_baseline')
+
+    def _write_live_values(self, stage):
+        """Directories, then live values, each read back (a value the kernel rejects puts back those written)."""
+        for path in stage.missing_dirs:
+            try:
+                self.fs.make_dir(path)
+            except FsError as exc:
+                raise EngineError('cannot create %s: %s' % (path, exc))
+        written = []
+        for probe, wanted in stage.changes:
+            self._write_live(probe, wanted, stage.report, written)
+            failpoint('after_live_write')
+
+    def _persist(self, stage):
+        """The state, then the files rendered from it; only knobs the kernel took are persisted."""
+        report, baseline, state = stage.report, stage.baseline, stage.state
+        for name, entry in report.knobs.items():
+            if entry['state'] != APPLIED:
+                state.knobs().pop(name, None)
+        targets = file_targets(self.fs, state, baseline)
+        for path in targets:
+            record_original(baseline, path)
+        baseline.save()
+        state.save()
+        failpoint('after_state')
+        report.actions = self._write_files(targets, baseline)
+        report.add_files(targets)
+        failpoint('after_files')
+
+    def _read_back_expected(self, stage):
+        """What systemd set from the files, read back; kept in the state so drift sees it."""
+        for probe, wanted in stage.expected:
+            self._read_back_systemd_value(probe, wanted, stage.report)
+            if stage.report.knobs[probe.knob.name]['state'] == APPLIED:
+                stage.state.set_knob(probe.knob, stage.report.knobs[probe.knob.name]['path'], wanted, PERSIST_SYSTEMD)
+        if stage.expected:
+            stage.state.save()
 
     def _check_owned(self, units, files):
         """Refuse owned files no subsystem may own, and units or drop-ins on a host whose systemd this run cannot
@@ -324,7 +346,7 @@ class Engine(object):
             raise EngineError('systemd units must change (%s) but systemd is not managing this host; nothing was '
                               'changed' % ', '.join(sorted(systemd_paths)))
 
-    def _read_back_expected(self, planned, wanted, report):
+    def _read_back_systemd_value(self, planned, wanted, report):
         name = planned.knob.name
         probe = self.probe(planned.knob)
         report.record(name, probe.state, path=probe.path, previous=planned.value, desired=wanted, value=probe.value,
@@ -645,6 +667,20 @@ def _shown(value):
 def record_original(baseline, path):
     """Record a file's original in the baseline before its first write; the local fact's original is absence."""
     return baseline.record_file(path, ours=owned_file_kind(path) == FILE_FACT)
+
+
+class _Stage(object):
+    """One apply's work, as its steps hand it on: the report, the baseline and state documents, the planned changes,
+    the values systemd will set, the directories to create and the files to write."""
+
+    def __init__(self, report, baseline, state):
+        self.report = report
+        self.baseline = baseline
+        self.state = state
+        self.expected = []
+        self.changes = []
+        self.missing_dirs = []
+        self.targets = {}
 
 
 class _SweepingLock(HostLock):

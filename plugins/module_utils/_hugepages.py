@@ -13,7 +13,7 @@ from string import Template
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import HUGEPAGE_SIZES_KB, hugepage_knob
-from ansible_collections.aitune.kernel.plugins.module_utils._module import run_engine
+from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
 ARGUMENT_SPEC = dict(
     pools=dict(type='list', elements='dict', required=True, options=dict(

@@ -27,16 +27,16 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    check_online, device_irq_actions, format_cpulist, format_cpumask, guard_reserved, mask_width, numa_first_cpus,
-    online_cpus, parse_cpulist, parse_cpumask)
+    check_online, device_irq_actions, format_cpulist, format_cpumask, guard_reserved, numa_first_cpus,
+    online_cpus, parse_cpulist)
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import INVALID, IO_ERROR, NOT_PERMITTED, FsError, HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    PERSIST_NONE, PERSIST_TMPFILES, Knob, Location, ValidationError, register_family)
+    ValidationError)
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import UNIT_DIR
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs_irq import (
+    DEFAULT_AFFINITY_KNOB, IRQ_DIR, WORKQUEUE_KNOB, irq_affinity_knob)
+from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
-IRQ_DIR = '/proc/irq'
-DEFAULT_AFFINITY_PATH = IRQ_DIR + '/default_smp_affinity'
-WORKQUEUE_CPUMASK_PATH = '/sys/devices/virtual/workqueue/cpumask'
 POSSIBLE_PATH = '/sys/devices/system/cpu/possible'
 ISOLATED_PATH = '/sys/devices/system/cpu/isolated'
 NOHZ_FULL_PATH = '/sys/devices/system/cpu/nohz_full'
@@ -66,75 +66,6 @@ MANAGED_REASON = ('kernel-managed IRQ: the kernel sets the affinity of this IRQ 
                   'IRQF_NOBALANCING IRQs cannot be moved either). To keep managed IRQs off the latency CPUs, boot '
                   'with isolcpus=managed_irq,<latency CPUs>')
 
-
-# -- validators ------------------------------------------------------------------------------------------------------
-class CpuList(object):
-    """A CPU list such as ``0-3,8``; canonical in the kernel's own ranges form, as smp_affinity_list prints it."""
-
-    kind = 'cpulist'
-
-    def describe(self):
-        return 'a CPU list such as "0-3,8"'
-
-    def canonical(self, name, value, raw_current=None):
-        cpus = parse_cpulist(value, what=name)
-        if not cpus:
-            raise ValidationError('%s: the CPU list is empty; the kernel refuses to leave an IRQ with no CPU' % name)
-        return format_cpulist(cpus)
-
-    def current(self, raw):
-        try:
-            return format_cpulist(parse_cpulist(raw.strip()))
-        except ValidationError:
-            return raw.strip()
-
-
-class CpuMask(object):
-    """A hex CPU mask such as ``ff,00000001``. Values compare as CPU sets: the canonical text is the set written in the
-    layout of the kernel's current text (its width is the kernel's nr_cpu_ids), which is how the kernel prints it."""
-
-    kind = 'cpumask'
-
-    def describe(self):
-        return 'a hex CPU mask such as "ff,00000001"'
-
-    def canonical(self, name, value, raw_current=None):
-        cpus = parse_cpumask(value, what=name)
-        if not cpus:
-            raise ValidationError('%s: the CPU mask is empty; the kernel needs at least one CPU there' % name)
-        width = mask_width(raw_current) if raw_current and raw_current.strip() else max(cpus) + 1
-        beyond = {cpu for cpu in cpus if cpu >= width}
-        if beyond:
-            raise ValidationError('%s: CPU %s is beyond the CPUs this kernel has (its mask reads %r)'
-                                  % (name, format_cpulist(beyond), raw_current.strip()))
-        return format_cpumask(cpus, width)
-
-    def current(self, raw):
-        try:
-            return format_cpumask(parse_cpumask(raw), mask_width(raw))
-        except ValidationError:
-            return raw.strip()
-
-
-# -- knobs -----------------------------------------------------------------------------------------------------------
-def irq_affinity_knob(irq):
-    irq = int(irq)
-    return Knob('irq.%d.affinity' % irq, 'devices', CpuList(), [Location('%s/%d/smp_affinity_list' % (IRQ_DIR, irq))],
-                PERSIST_NONE, 'CPUs that IRQ %d may be delivered to.' % irq,
-                absent_note='the IRQ is gone (its device was removed, or the numbers changed at boot), or the kernel '
-                            'was built without SMP')
-
-
-DEFAULT_AFFINITY_KNOB = Knob(
-    'irq.default_affinity', 'default_affinity', CpuMask(), [Location(DEFAULT_AFFINITY_PATH)], PERSIST_TMPFILES,
-    'The affinity that IRQs requested from now on start with.', absent_note='needs CONFIG_SMP')
-WORKQUEUE_KNOB = Knob(
-    'workqueue.cpumask', 'workqueue', CpuMask(), [Location(WORKQUEUE_CPUMASK_PATH)], PERSIST_TMPFILES,
-    'CPUs that unbound kernel workqueue workers may run on.', absent_note='added in 4.2')
-
-register_family(r'irq\.(\d{1,5})\.affinity', lambda match: irq_affinity_knob(match.group(1)), 'irq.24.affinity')
-register_family(r'irq\.default_affinity', lambda match: DEFAULT_AFFINITY_KNOB, 'irq.default_affinity')
-register_family(r'workqueue\.cpumask', lambda match: WORKQUEUE_KNOB, 'workqueue.cpumask')
 
 _AFFINITY_PATH = re.compile(r'^/proc/irq/(\d+)/smp_affinity(?:_list)?$')
 
@@ -358,3 +289,33 @@ class IrqPlan(object):
     def result(self):
         return {'housekeeping_cpus': format_cpulist(self.housekeeping), 'latency_cpus': format_cpulist(self.latency),
                 'persistence': self.persistence, 'persistent': self.persistent}
+
+
+# -- the module's options and run --------------------------------------------------------------------------------------
+ARGUMENT_SPEC = dict(
+    devices=dict(type='list', elements='str', default=[]),
+    housekeeping_cpus=dict(type='str'),
+    default_affinity=dict(type='bool', default=False),
+    workqueue=dict(type='bool', default=False),
+    allow_housekeeping_cpus=dict(type='bool', default=False),
+)
+
+
+def run(subsystem_run):
+    """aitune.kernel.irq_affinity: device IRQs, the default affinity and the workqueue mask on the housekeeping CPUs."""
+    params = subsystem_run.params
+
+    def body(engine):
+        plan = IrqPlan(engine.fs, devices=params['devices'], housekeeping=params['housekeeping_cpus'],
+                       default_affinity=params['default_affinity'], workqueue=params['workqueue'],
+                       allow=params['allow_housekeeping_cpus'], persist=params['persist'],
+                       systemd=engine.systemctl is not None)
+        report = engine.apply(plan.desired, persist=params['persist'], strict=params['strict'],
+                              files=('irq', plan.files))
+        for warning in plan.warnings:
+            subsystem_run.warn(warning)
+        extra = plan.result()
+        extra['irqs'] = plan.explain(report)
+        return report, extra
+    # The kernel's refusal to move one IRQ is an answer about that IRQ, not a failed run: IrqHostFS says so.
+    return run_engine(subsystem_run, body, fs_class=IrqHostFS)

@@ -305,30 +305,12 @@ class Family(object):
         self.example = example
 
 
-FAMILIES = [
+# Knob families of the base registry; the other subsystems' families live beside it (_knobs_*.py), and _registry.py
+# joins them all.
+HUGEPAGE_FAMILIES = (
     Family(r'hugepages\.(2M|1G)(?:\.node(\d{1,4}))?', lambda match: hugepage_knob(match.group(1), match.group(2)),
            'hugepages.2M.node0'),
-]
-
-
-def register_family(pattern, factory, example):
-    """Add a knob family; the module_utils that define one call this once, at import."""
-    if not any(family.pattern.pattern == '^%s$' % pattern for family in FAMILIES):
-        FAMILIES.append(Family(pattern, factory, example))
-
-
-def lookup(name):
-    """Registry lookup by abstract name, including the knobs of every registered family."""
-    if not isinstance(name, str) or not KNOB_NAME.match(name) or '/' in name or '..' in name:
-        raise ValidationError('invalid knob name %r' % (name,))
-    if name in REGISTRY:
-        return REGISTRY[name]
-    for family in FAMILIES:
-        match = family.pattern.match(name)
-        if match:
-            return family.factory(match)
-    raise ValidationError('unknown knob %r; known knobs: %s; and families such as %s'
-                          % (name, ', '.join(sorted(REGISTRY)), ', '.join(f.example for f in FAMILIES)))
+)
 
 
 def sysctl_key(path):

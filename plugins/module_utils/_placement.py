@@ -28,6 +28,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import Valida
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     DROPIN_LEAF, UNIT_DIR, State, dropin_path, owned_file_kind, FILE_DROPIN)
 from ansible_collections.aitune.kernel.plugins.module_utils._systemd import Systemctl
+from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
 SUBSYSTEM = 'placement'
 # A plain service name, a template instance allowed: vllm.service, agent-runner.service, worker@1.service.
@@ -314,3 +315,38 @@ def apply_placement(engine, services, restart=False, strict=False):
                     placed['mismatches'] = mismatches(service, placed)
                 outcome.placed[service.unit] = placed
     return report, outcome
+
+
+# -- the module's options and run --------------------------------------------------------------------------------------
+SERVICE_SPEC = dict(
+    name=dict(type='str', required=True),
+    slice=dict(type='str'),
+    cpu_scheduling_policy=dict(type='str', choices=list(POLICIES)),
+    cpu_scheduling_priority=dict(type='int'),
+    nice=dict(type='int'),
+    timer_slack_ns=dict(type='int'),
+    cpu_affinity=dict(type='str'),
+    numa_policy=dict(type='str', choices=list(NUMA_POLICIES)),
+    numa_mask=dict(type='str'),
+    io_scheduling_class=dict(type='str', choices=list(IO_CLASSES)),
+)
+ARGUMENT_SPEC = dict(
+    services=dict(type='list', elements='dict', required=True, options=SERVICE_SPEC),
+    restart=dict(type='bool', default=False),
+    allow_housekeeping_cpus=dict(type='bool', default=False),
+)
+
+
+def run(subsystem_run):
+    """aitune.kernel.service_placement: a drop-in per service, then each running service's placement read back."""
+    params = subsystem_run.params
+
+    def body(engine):
+        services = parse_services(engine.fs, params['services'], params['allow_housekeeping_cpus'])
+        report, outcome = apply_placement(engine, services, restart=params['restart'], strict=params['strict'])
+        for unit, message in sorted(outcome.restart_failed.items()):
+            subsystem_run.warn('%s: restart failed, it keeps its old placement until it starts again: %s'
+                               % (unit, message))
+        return report, dict(services=outcome.services, restart_required=outcome.restart_required,
+                            restarted=outcome.restarted, restart_failed=outcome.restart_failed, placed=outcome.placed)
+    return run_engine(subsystem_run, body, systemctl_class=PlacementSystemctl)

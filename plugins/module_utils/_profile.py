@@ -17,7 +17,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
-from ansible_collections.aitune.kernel.plugins.module_utils._module import ENGINE_ERRORS, Run, RunFailed, open_engine
+from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, Run, RunFailed, open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State, file_owners, file_targets
 from ansible_collections.aitune.kernel.plugins.module_utils._record import FACT_FILE, check_path, verify_and_record
 from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import SUBSYSTEM_RUNS
@@ -97,9 +97,7 @@ class ProfileRun(object):
                 entry[2].append(name)
 
     def open_engine(self):
-        engine = open_engine(self.module)
-        engine.preview_state = self.preview_state
-        return engine
+        return open_engine(self.module, preview_state=self.preview_state)
 
     def finish_preview(self):
         """Check mode: every file as the whole run would leave it, compared with the file on disk now; a

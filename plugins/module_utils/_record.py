@@ -17,7 +17,7 @@ __metaclass__ = type
 import datetime
 import json
 
-from ansible_collections.aitune.kernel.plugins.module_utils._module import RunFailed
+from ansible_collections.aitune.kernel.plugins.module_utils._run import RunFailed
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     FACTS_DIR, FILE_FACT, RECORD_OWNER, State, owned_file_kind)
 

@@ -113,7 +113,8 @@ kernel:
 '''
 
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import SUBSYSTEMS
-from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result, run_engine
+from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result
+from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
 
 def main():

@@ -191,7 +191,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engin
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     HUGEPAGE_SIZES_KB, REGISTRY, hugepage_knob)
-from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, open_engine
+from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module
+from ansible_collections.aitune.kernel.plugins.module_utils._run import open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State
 from ansible_collections.aitune.kernel.plugins.module_utils._record import FACT_FILE, previous_record
 
@@ -356,9 +357,7 @@ def main():
         gather_subset=dict(type='list', elements='str', default=['all'], choices=list(SUBSETS)),
         probe_debugfs=dict(type='bool', default=True),
     ), apply_options=False)
-    engine = open_engine(module)
-    if not module.params['probe_debugfs']:
-        engine.debugfs.mounter = None
+    engine = open_engine(module, mount_debugfs=module.params['probe_debugfs'])
     try:
         facts = gather(engine, module.params['gather_subset'])
     except (EngineError, FsError) as exc:

@@ -9,8 +9,9 @@ unit file already existed when it was asked (units must be written before they a
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _module
+from ansible_collections.aitune.kernel.plugins.module_utils import _run
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 
 UNIT_DIR = '/etc/systemd/system/'
 
@@ -37,7 +38,8 @@ class RecordingSystemctl(object):
 def use_systemd(monkeypatch, systemctl):
     """Make every module that drives the engine find ``systemctl`` as systemd on the fake host: open_engine only
     reaches systemd on the real root."""
-    def opener(module, params=None):
+    def opener(module, params=None, fs_class=HostFS, preview_state=None, **dummy):
         params = params or module.params
-        return Engine(root=params['root'], check_mode=module.check_mode, systemctl=systemctl)
-    monkeypatch.setattr(_module, 'open_engine', opener)
+        return Engine(root=params['root'], fs=fs_class(params['root']), check_mode=module.check_mode,
+                      systemctl=systemctl, preview_state=preview_state)
+    monkeypatch.setattr(_run, 'open_engine', opener)

@@ -14,7 +14,9 @@ import pytest
 from ansible_collections.aitune.kernel.plugins.module_utils import _block
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, lookup
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs_block import block_knob
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.tests.unit.blocktree import ElevatorEffects, build_block_devices
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
@@ -101,10 +103,9 @@ def test_knob_family_rebuilds_from_the_name_alone():
     assert knob.validator.current('none [mq-deadline] kyber bfq \n') == 'mq-deadline'
     assert knob.validator.offered('none [mq-deadline] kyber bfq \n') == ['none', 'mq-deadline', 'kyber', 'bfq']
     assert lookup('block.dm-0.read_ahead_kb').locations[0].path == '/sys/block/dm-0/queue/read_ahead_kb'
-    # While an apply runs, the knob points at the resolved directory.
-    device = _block.BlockDevice('nvme0n1', sysfs=NVME0N1)
-    with _block.bound_devices([device]):
-        assert lookup('block.nvme0n1.nomerges').locations[0].path == NVME0N1 + '/queue/nomerges'
+    # The plan builds a device's knobs at its resolved directory and hands them to the engine with the values; the
+    # registry's knob of the same name keeps the nominal path, whatever a plan built meanwhile.
+    assert block_knob('nvme0n1', 'nomerges', NVME0N1).locations[0].path == NVME0N1 + '/queue/nomerges'
     assert lookup('block.nvme0n1.nomerges').locations[0].path == '/sys/block/nvme0n1/queue/nomerges'
 
 

@@ -9,7 +9,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.tests.unit.fakehost import DebugfsMounter, FailingMounter
 
 SLICE = '/sys/kernel/debug/sched/base_slice_ns'

@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import KernelInfo, parse_version
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 

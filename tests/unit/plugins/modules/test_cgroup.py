@@ -12,7 +12,8 @@ import os
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import STATE_DIR
-from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import slice_dir, weight_to_shares
+from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import weight_to_shares
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cgroup import slice_dir
 from ansible_collections.aitune.kernel.plugins.modules import cgroup, restore
 from ansible_collections.aitune.kernel.tests.unit.cgtree import FakeSystemd, install_layout
 from ansible_collections.aitune.kernel.tests.unit.fakesystemd import use_systemd

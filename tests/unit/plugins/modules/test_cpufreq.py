@@ -11,7 +11,7 @@ import os
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.modules import cpufreq, restore
 from ansible_collections.aitune.kernel.tests.unit.cputree import make_case_host
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _module
+from ansible_collections.aitune.kernel.plugins.module_utils import _run
 from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import PMQOS_UNIT, pmqos_unit
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import lookup
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.modules import cpuidle, restore
 from ansible_collections.aitune.kernel.tests.unit.cputree import make_case_host
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
@@ -60,14 +60,14 @@ class FakeSystemd(object):
 def systemd(monkeypatch):
     """Make the modules find systemd as PID 1: open_engine's engine gets a FakeSystemd for the host's root."""
     holder = {}
-    real_open_engine = _module.open_engine
+    real_open_engine = _run.open_engine
 
-    def open_engine(module, params=None):
-        engine = real_open_engine(module, params)
+    def open_engine(module, params=None, **options):
+        engine = real_open_engine(module, params, **options)
         engine.systemctl = holder['systemd']
         return engine
 
-    monkeypatch.setattr(_module, 'open_engine', open_engine)
+    monkeypatch.setattr(_run, 'open_engine', open_engine)
 
     def attach(host):
         holder['systemd'] = FakeSystemd(host)

@@ -12,7 +12,8 @@ import subprocess
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _irq
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_NONE, PERSIST_TMPFILES, lookup
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_NONE, PERSIST_TMPFILES
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import owned_file_kind
 from ansible_collections.aitune.kernel.plugins.modules import irq_affinity, restore
 from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host
