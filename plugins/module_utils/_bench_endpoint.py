@@ -19,8 +19,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.aitune.kernel.plugins.module_utils._bench import (
-    DISTRIBUTION_QUANTILES, BenchError, percentile)
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import DISTRIBUTION_QUANTILES, percentile
 
 CHAT_PATH = '/v1/chat/completions'
 QUEUE_METRIC = 'vllm:request_queue_time_seconds'
@@ -349,6 +349,23 @@ def ms_percentiles(values_s, prefix, quantiles):
     return result
 
 
+def queue_time_metrics(metrics_url, before, after, warnings):
+    """The server's queue time during the run, from two scrapes of its histogram around it; None where there is no
+    metrics URL, the server has no such histogram (with a warning) or queued nothing."""
+    metrics = {'queue_time_mean_ms': None, 'queue_time_p50_ms': None, 'queue_time_p99_ms': None}
+    if not metrics_url:
+        return metrics
+    delta = histogram_delta(before, after)
+    if delta is None:
+        warnings.append('%s has no %s histogram; queue time is not reported' % (metrics_url, QUEUE_METRIC))
+    elif delta['count'] > 0:
+        metrics['queue_time_mean_ms'] = round(delta['sum'] / delta['count'] * 1000.0, 3)
+        for name, q in (('p50', 50), ('p99', 99)):
+            value = histogram_quantile(q, delta['buckets'])
+            metrics['queue_time_%s_ms' % name] = None if value is None else round(value * 1000.0, 3)
+    return metrics
+
+
 def run_endpoint(settings, duration_s):
     """One repetition against the endpoint: returns metrics, the TTFT distribution and request counts."""
     warnings = []
@@ -386,16 +403,7 @@ def run_endpoint(settings, duration_s):
     metrics['requests_failed'] = len(failed)
     metrics['client_delay_p99_ms'] = ms_percentiles(delays, 'delay', (('p99', 99),))['delay_p99_ms'] \
         if delays else None
-    metrics.update({'queue_time_mean_ms': None, 'queue_time_p50_ms': None, 'queue_time_p99_ms': None})
-    if metrics_url:
-        delta = histogram_delta(queue_before, queue_after)
-        if delta is None:
-            warnings.append('%s has no %s histogram; queue time is not reported' % (metrics_url, QUEUE_METRIC))
-        elif delta['count'] > 0:
-            metrics['queue_time_mean_ms'] = round(delta['sum'] / delta['count'] * 1000.0, 3)
-            for name, q in (('p50', 50), ('p99', 99)):
-                value = histogram_quantile(q, delta['buckets'])
-                metrics['queue_time_%s_ms' % name] = None if value is None else round(value * 1000.0, 3)
+    metrics.update(queue_time_metrics(metrics_url, queue_before, queue_after, warnings))
     ordered = sorted(ttft)
     return {
         'metrics': metrics, 'window_s': round(window_s, 3), 'warnings': warnings,

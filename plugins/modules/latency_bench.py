@@ -457,64 +457,11 @@ benchmark:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench import BenchError, run_benchmark
-# Imported here too so the endpoint client travels with the module; _bench loads it only for tool=endpoint.
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import validate_endpoint  # noqa: F401 pylint: disable=unused-import
-
-ARGUMENT_SPEC = dict(
-    tool=dict(type='str', default='agent', choices=['agent', 'cyclictest', 'fio', 'endpoint']),
-    workload=dict(type='str', default='ring', choices=['ring', 'periodic']),
-    condition=dict(type='str', default='idle', choices=['idle', 'load']),
-    workers=dict(type='int', default=2),
-    compute_us=dict(type='int', default=100),
-    duration_s=dict(type='float', default=10.0),
-    warmup_s=dict(type='float', default=1.0),
-    repetitions=dict(type='int', default=3),
-    rate_hz=dict(type='float', default=1000.0),
-    load_fraction=dict(type='float', default=1.0),
-    slice=dict(type='str'),
-    cgroup=dict(type='path'),
-    policy=dict(type='str', choices=['other', 'batch', 'idle', 'fifo', 'rr']),
-    priority=dict(type='int'),
-    timer_slack_ns=dict(type='int'),
-    cpus=dict(type='str'),
-    load_slice=dict(type='str'),
-    load_cgroup=dict(type='path'),
-    placement_required=dict(type='bool', default=True),
-    calibration_file=dict(type='path'),
-    recalibrate=dict(type='bool', default=False),
-    gpu_sample_interval_s=dict(type='float', default=1.0),
-    cyclictest=dict(type='dict', options=dict(
-        interval_us=dict(type='int', default=1000),
-        histogram_us=dict(type='int', default=10000),
-        threads=dict(type='int'),
-    )),
-    fio=dict(type='dict', options=dict(
-        path=dict(type='path', required=True),
-        rw=dict(type='str', default='randread', choices=['randread', 'randwrite']),
-        allow_write=dict(type='bool', default=False),
-        direct=dict(type='bool', default=True),
-        ioengine=dict(type='str', default='psync', choices=['psync', 'sync', 'libaio', 'io_uring']),
-    )),
-    endpoint=dict(type='dict', options=dict(
-        url=dict(type='str', required=True),
-        model=dict(type='str', required=True),
-        prompt=dict(type='str', default='Write one sentence about operating system kernels.'),
-        max_tokens=dict(type='int', default=64, no_log=False),
-        concurrency=dict(type='int', default=1),
-        rate_rps=dict(type='float'),
-        requests=dict(type='int'),
-        metrics_url=dict(type='str'),
-        api_key=dict(type='str', no_log=True),
-        connect_timeout_s=dict(type='float', default=3.0),
-        request_timeout_s=dict(type='float', default=120.0),
-        validate_certs=dict(type='bool', default=True),
-    )),
-)
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_options import ARGUMENT_SPEC, REQUIRED_IF
 
 
 def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True,
-                           required_if=[('tool', 'fio', ['fio']), ('tool', 'endpoint', ['endpoint'])])
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True, required_if=REQUIRED_IF)
     try:
         results = run_benchmark(module.params, check_mode=module.check_mode)
     except BenchError as exc:

@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _bench_endpoint
-from ansible_collections.aitune.kernel.plugins.module_utils._bench import BenchError
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import (
     Target, run_endpoint, validate_endpoint)
 

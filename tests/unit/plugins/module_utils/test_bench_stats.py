@@ -12,9 +12,10 @@ import json
 
 import pytest
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _bench
+from ansible_collections.aitune.kernel.plugins.module_utils import _bench_host, _bench_stats, _bench_tools
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import (
     histogram_delta, histogram_quantile, parse_histogram)
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
 
@@ -28,13 +29,13 @@ def values_of(case):
 
 @pytest.mark.parametrize('case', MATH['percentile'], ids=[c['id'] for c in MATH['percentile']])
 def test_percentile(case):
-    result = _bench.percentile(sorted(values_of(case)), case['q'])
+    result = _bench_stats.percentile(sorted(values_of(case)), case['q'])
     assert result == pytest.approx(case['expected']) if case['expected'] is not None else result is None
 
 
 @pytest.mark.parametrize('case', MATH['cv'], ids=[c['id'] for c in MATH['cv']])
 def test_coefficient_of_variation(case):
-    result = _bench.coefficient_of_variation(case['values'])
+    result = _bench_stats.coefficient_of_variation(case['values'])
     if case['expected'] is None:
         assert result is None
     else:
@@ -43,7 +44,7 @@ def test_coefficient_of_variation(case):
 
 @pytest.mark.parametrize('case', MATH['ratio_stats'], ids=[c['id'] for c in MATH['ratio_stats']])
 def test_ratio_stats(case):
-    stats = _bench.ratio_stats([_bench.ratio(before, after) for before, after in case['pairs']])
+    stats = _bench_stats.ratio_stats([_bench_stats.ratio(before, after) for before, after in case['pairs']])
     assert stats['n'] == case['n']
     for key in ('median', 'min', 'max'):
         assert stats[key] == (pytest.approx(case[key]) if case[key] is not None else None)
@@ -52,7 +53,7 @@ def test_ratio_stats(case):
 @pytest.mark.parametrize('case', MATH['latency_summary'], ids=[c['id'] for c in MATH['latency_summary']])
 def test_latency_summary(case):
     start, stop, step = case['range_ns']
-    summary = _bench.latency_summary(list(range(start, stop + 1, step)), 'wake')
+    summary = _bench_stats.latency_summary(list(range(start, stop + 1, step)), 'wake')
     for key, expected in case['expected'].items():
         assert summary[key] == (pytest.approx(expected) if expected is not None else None), key
 
@@ -62,24 +63,24 @@ def test_gate(case):
     metric = case.get('metric', 'wake_p99_us')
     pairs = [{'before': {metric: before}, 'after': {metric: after}} for before, after in case['pairs']]
     kwargs = {'threshold': case['threshold']} if 'threshold' in case else {}
-    outcome = _bench.evaluate_gate(pairs, metric=metric, **kwargs)
+    outcome = _bench_stats.evaluate_gate(pairs, metric=metric, **kwargs)
     assert outcome['regressed'] is case['regressed'], outcome['reason']
     assert outcome['evaluated'] is case.get('evaluated', True)
     assert outcome['metric'] == metric
 
 
 def test_gate_defaults_to_loaded_wake_p99_and_ten_percent():
-    outcome = _bench.evaluate_gate([{'before': {'wake_p99_us': 100}, 'after': {'wake_p99_us': 111}}])
+    outcome = _bench_stats.evaluate_gate([{'before': {'wake_p99_us': 100}, 'after': {'wake_p99_us': 111}}])
     assert outcome['metric'] == 'wake_p99_us' and outcome['threshold'] == 1.10 and outcome['regressed'] is True
     with pytest.raises(ValueError):
-        _bench.evaluate_gate([], threshold=0.9)
+        _bench_stats.evaluate_gate([], threshold=0.9)
 
 
 def test_summarize_runs_gives_median_min_max_and_cv():
     runs = [{'metrics': {'wake_p50_us': v, 'wake_p99_us': v * 10, 'gpu_util_pct_mean': None},
              'distribution': {'metric': 'wake_us', 'quantiles': [50, 99], 'values': [v, v * 10]}}
             for v in (10.0, 12.0, 11.0)]
-    summary = _bench.summarize_runs(runs, 'wake')
+    summary = _bench_stats.summarize_runs(runs, 'wake')
     assert summary['metrics']['wake_p50_us'] == {'median': 11.0, 'min': 10.0, 'max': 12.0}
     assert summary['metrics']['gpu_util_pct_mean'] == {'median': None, 'min': None, 'max': None}
     assert summary['cv_p50'] == pytest.approx(0.0909, abs=1e-4)
@@ -90,19 +91,19 @@ def test_summarize_runs_gives_median_min_max_and_cv():
 # -- kernel files -------------------------------------------------------------------------------------------------
 
 def test_parse_schedstat_and_status():
-    assert _bench.parse_schedstat('123456 7890 42\n') == (123456, 7890, 42)
+    assert _bench_host.parse_schedstat('123456 7890 42\n') == (123456, 7890, 42)
     status = 'Name:\tpython3\nState:\tS (sleeping)\nvoluntary_ctxt_switches:\t1500\nnonvoluntary_ctxt_switches:\t7\n'
-    assert _bench.parse_ctxt_switches(status) == (1500, 7)
+    assert _bench_host.parse_ctxt_switches(status) == (1500, 7)
 
 
 def test_parse_pressure_and_proc_stat():
-    pressure = _bench.parse_pressure('some avg10=0.44 avg60=0.82 avg300=3.06 total=491726378\n'
-                                     'full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n')
+    pressure = _bench_host.parse_pressure('some avg10=0.44 avg60=0.82 avg300=3.06 total=491726378\n'
+                                          'full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n')
     assert pressure['some'] == {'avg10': 0.44, 'avg60': 0.82, 'avg300': 3.06, 'total': 491726378}
     assert pressure['full']['total'] == 0
-    assert _bench.parse_pressure(None) == {}
+    assert _bench_host.parse_pressure(None) == {}
     stat = 'cpu  100 5 50 1000 10 1 2 30 7 0\ncpu0 50 2 25 500 5 0 1 15 3 0\nintr 1\n'
-    assert _bench.parse_proc_stat_cpu(stat) == (30, 100 + 5 + 50 + 1000 + 10 + 1 + 2 + 30)
+    assert _bench_host.parse_proc_stat_cpu(stat) == (30, 100 + 5 + 50 + 1000 + 10 + 1 + 2 + 30)
 
 
 def test_counter_metrics_per_step_and_window():
@@ -111,7 +112,7 @@ def test_counter_metrics_per_step_and_window():
     after = {'t_ns': 2000000000, 'threads': {'runq_wait_ns': 5000000, 'timeslices': 0, 'voluntary': 2100,
                                              'nonvoluntary': 30},
              'psi': {'avg10': 5.0, 'total': 201000}, 'cgroup_psi': None, 'steal': (20, 1200)}
-    metrics = _bench.counter_metrics(before, after, steps=2000)
+    metrics = _bench_host.counter_metrics(before, after, steps=2000)
     assert metrics['runq_delay_per_step_us'] == 2.0
     assert metrics['vcsw_per_1k_steps'] == 1000.0 and metrics['ivcsw_per_1k_steps'] == 10.0
     assert metrics['psi_cpu_some_pct'] == 10.0 and metrics['psi_cpu_some_avg10'] == 5.0
@@ -120,16 +121,16 @@ def test_counter_metrics_per_step_and_window():
 
 
 def test_cgroup_paths():
-    assert _bench.parse_cgroup_v2_path('12:cpu:/x\n0::/system.slice/aitune.scope\n') == '/system.slice/aitune.scope'
-    assert _bench.parse_cgroup_v2_path('12:cpu:/x\n') is None
+    assert _bench_host.parse_cgroup_v2_path('12:cpu:/x\n0::/system.slice/aitune.scope\n') == '/system.slice/aitune.scope'
+    assert _bench_host.parse_cgroup_v2_path('12:cpu:/x\n') is None
 
 
 def test_cpu_lists_round_trip():
-    assert _bench.parse_cpu_list('2-5,8') == [2, 3, 4, 5, 8]
-    assert _bench.parse_cpu_list('0') == [0]
-    assert _bench.format_cpu_list([8, 2, 3, 4, 5, 10, 11]) == '2-5,8,10-11'
-    online = _bench.online_cpus()
-    assert online and _bench.validate_cpus(_bench.format_cpu_list(online)) == online
+    assert _bench_host.parse_cpu_list('2-5,8') == [2, 3, 4, 5, 8]
+    assert _bench_host.parse_cpu_list('0') == [0]
+    assert format_cpulist([8, 2, 3, 4, 5, 10, 11]) == '2-5,8,10-11'
+    online = _bench_host.online_cpus()
+    assert online and _bench_host.validate_cpus(format_cpulist(online)) == online
 
 
 # -- tool outputs -------------------------------------------------------------------------------------------------
@@ -149,7 +150,7 @@ CYCLICTEST_OUTPUT = '''# Histogram
 
 
 def test_parse_cyclictest_histogram():
-    parsed = _bench.parse_cyclictest(CYCLICTEST_OUTPUT)
+    parsed = _bench_tools.parse_cyclictest(CYCLICTEST_OUTPUT)
     metrics = parsed['metrics']
     assert parsed['total'] == 199 and metrics['overflows'] == 1
     assert metrics['latency_p50_us'] == 10.0
@@ -162,36 +163,36 @@ def test_parse_cyclictest_histogram():
 
 
 def test_cyclictest_arguments_never_hold_pm_qos_nor_pass_priority_with_other():
-    argv = _bench.cyclictest_argv('/usr/bin/cyclictest', {'duration_s': 1.5, 'workers': 2, 'cyclictest': {}})
+    argv = _bench_tools.cyclictest_argv('/usr/bin/cyclictest', {'duration_s': 1.5, 'workers': 2, 'cyclictest': {}})
     assert '--default-system' in argv and '--policy=other' in argv and '--duration=2' in argv
     assert not any(arg.startswith(('-p', '--priority')) for arg in argv)
-    argv = _bench.cyclictest_argv('/usr/bin/cyclictest', {'duration_s': 1, 'policy': 'batch', 'cpu_ids': [1, 2]})
+    argv = _bench_tools.cyclictest_argv('/usr/bin/cyclictest', {'duration_s': 1, 'policy': 'batch', 'cpu_ids': [1, 2]})
     assert '--policy=batch' in argv and '--affinity=1-2' in argv
     assert not any(arg.startswith(('-p', '--priority')) for arg in argv)
-    argv = _bench.cyclictest_argv('/usr/bin/cyclictest', {'duration_s': 1, 'policy': 'fifo', 'priority': 20})
+    argv = _bench_tools.cyclictest_argv('/usr/bin/cyclictest', {'duration_s': 1, 'policy': 'fifo', 'priority': 20})
     assert '--policy=fifo' in argv and '--priority=20' in argv
 
 
 def test_fio_arguments_and_json():
-    argv = _bench.fio_argv('/usr/bin/fio', {'duration_s': 2, 'warmup_s': 0.5, 'fio': {'path': '/data/a:b'}})
+    argv = _bench_tools.fio_argv('/usr/bin/fio', {'duration_s': 2, 'warmup_s': 0.5, 'fio': {'path': '/data/a:b'}})
     assert '--readonly' in argv and '--rw=randread' in argv and '--bs=4k' in argv and '--iodepth=1' in argv
     assert '--filename=/data/a\\:b' in argv and '--runtime=2000ms' in argv and '--ramp_time=500ms' in argv
-    argv = _bench.fio_argv('/usr/bin/fio', {'duration_s': 2, 'fio': {'path': '/f', 'rw': 'randwrite'}})
+    argv = _bench_tools.fio_argv('/usr/bin/fio', {'duration_s': 2, 'fio': {'path': '/f', 'rw': 'randwrite'}})
     assert '--readonly' not in argv and '--rw=randwrite' in argv
     output = 'note: a banner\n' + json.dumps({'jobs': [{'error': 0, 'read': {
         'iops': 1234.56, 'clat_ns': {'max': 900000.0, 'mean': 80500.0, 'percentile': {
             '50.000000': 75776, '90.000000': 90112, '99.000000': 250880, '99.900000': 659456}}}}]})
-    metrics = _bench.parse_fio(output, 'randread')
+    metrics = _bench_tools.parse_fio(output, 'randread')
     assert metrics == {'io_p50_us': 75.776, 'io_p90_us': 90.112, 'io_p99_us': 250.88, 'io_p999_us': 659.456,
                        'io_max_us': 900.0, 'io_mean_us': 80.5, 'iops': 1234.6}
-    with pytest.raises(_bench.BenchError):
-        _bench.parse_fio('fio: no JSON here', 'randread')
+    with pytest.raises(_bench_host.BenchError):
+        _bench_tools.parse_fio('fio: no JSON here', 'randread')
 
 
 def test_parse_nvidia_smi():
-    assert _bench.parse_nvidia_smi('45, 1980\n0, [N/A]\n') == [(45.0, 1980.0), (0.0, None)]
+    assert _bench_tools.parse_nvidia_smi('45, 1980\n0, [N/A]\n') == [(45.0, 1980.0), (0.0, None)]
     report_absent = {'present': False}
-    assert _bench.gpu_metrics(report_absent) == {'gpu_util_pct_mean': None, 'gpu_sm_clock_mhz_mean': None}
+    assert _bench_tools.gpu_metrics(report_absent) == {'gpu_util_pct_mean': None, 'gpu_sm_clock_mhz_mean': None}
 
 
 VLLM_METRICS = '''# HELP vllm:request_queue_time_seconds Histogram of time spent in WAITING phase for request.
@@ -232,7 +233,7 @@ def test_compare_host_pairs_by_index_and_takes_median_of_paired_ratios():
     arms = [arm('stock', 1, 4000), arm('balanced', 1, 40), arm('balanced', 2, 30), arm('stock', 2, 3000),
             arm('stock', 3, 3500), arm('balanced', 3, 70), arm('balanced', 4, 10), arm('stock', 1, 100, condition='idle'),
             arm('balanced', 1, 90, condition='idle')]
-    hosts = {'h1': _bench.compare_host(arms, 'stock')}
+    hosts = {'h1': _bench_stats.compare_host(arms, 'stock')}
     loaded = hosts['h1']['ring/load']
     comparison = loaded['comparisons']['balanced']
     assert comparison['pairs'] == [1, 2, 3]   # pair 4 has no stock arm
@@ -243,19 +244,19 @@ def test_compare_host_pairs_by_index_and_takes_median_of_paired_ratios():
     assert p99['after']['median'] == 35.0     # median over all four balanced arms
     assert p99['delta_pct'] == pytest.approx(-99.0)
     assert hosts['h1']['ring/idle']['comparisons']['balanced']['metrics']['wake_p99_us']['ratio']['median'] == 0.9
-    gate = _bench.gate_hosts(hosts)
+    gate = _bench_stats.gate_hosts(hosts)
     assert gate['evaluated'] and gate['regressed'] is False and len(gate['checks']) == 1
-    fleet = _bench.compare_fleet({'h1': hosts['h1'], 'h2': _bench.compare_host(
+    fleet = _bench_stats.compare_fleet({'h1': hosts['h1'], 'h2': _bench_stats.compare_host(
         [arm('stock', 1, 100), arm('balanced', 1, 150)], 'stock')})
     entry = fleet['ring/load']['balanced']['wake_p99_us']
     assert entry['hosts'] == ['h1', 'h2'] and entry['ratio']['min'] == pytest.approx(0.01)
     assert entry['ratio']['max'] == pytest.approx(1.5)
-    gate = _bench.gate_hosts({'h2': _bench.compare_host([arm('stock', 1, 100), arm('balanced', 1, 150)], 'stock')})
+    gate = _bench_stats.gate_hosts({'h2': _bench_stats.compare_host([arm('stock', 1, 100), arm('balanced', 1, 150)], 'stock')})
     assert gate['regressed'] is True and gate['checks'][0]['host'] == 'h2'
 
 
 def test_arms_without_pair_index_pair_in_order():
     arms = [arm('stock', None, 100), arm('balanced', None, 50), arm('stock', None, 200), arm('balanced', None, 50)]
-    comparison = _bench.compare_host(arms, 'stock')['ring/load']['comparisons']['balanced']
+    comparison = _bench_stats.compare_host(arms, 'stock')['ring/load']['comparisons']['balanced']
     assert comparison['pairs'] == [1, 2]
     assert comparison['metrics']['wake_p99_us']['ratio']['median'] == pytest.approx(0.375)

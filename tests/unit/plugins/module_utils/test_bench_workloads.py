@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _bench
+from ansible_collections.aitune.kernel.plugins.module_utils import _bench, _bench_host
 
 BRIEF = dict(tool='agent', workload='ring', condition='idle', workers=2, compute_us=100, duration_s=0.5,
              warmup_s=0.1, repetitions=1, rate_hz=1000.0, load_fraction=1.0, placement_required=True,
@@ -142,7 +142,7 @@ def test_missing_cgroup_fails_clearly_unless_placement_is_optional(calibration_f
 
 
 def test_slice_without_systemd_is_refused(calibration_file):
-    if _bench.systemd_is_pid1():
+    if _bench_host.systemd_is_pid1():
         pytest.skip('systemd is PID 1 here')
     with pytest.raises(_bench.BenchError) as error:
         run(calibration_file, slice='aitune-latency.slice')
@@ -152,7 +152,7 @@ def test_slice_without_systemd_is_refused(calibration_file):
 def writable_cgroup_parent():
     if os.geteuid() != 0:
         return None
-    for parent in (_bench.cgroup2_mount(), '/sys/fs/cgroup/cpu'):
+    for parent in (_bench_host.cgroup2_mount(), '/sys/fs/cgroup/cpu'):
         if parent and os.path.isdir(parent) and os.access(parent, os.W_OK):
             return parent
     return None
@@ -176,7 +176,7 @@ def test_workers_and_load_run_in_their_cgroups(calibration_file):
     assert results['placement']['workers']['cgroup'] == workers_dir
     assert results['placement']['load']['cgroup'] == load_dir
     assert results['runs'][0]['metrics']['steps'] > 0
-    if os.path.exists(os.path.join(parent, 'cpu.pressure')) or parent == _bench.cgroup2_mount():
+    if os.path.exists(os.path.join(parent, 'cpu.pressure')) or parent == _bench_host.cgroup2_mount():
         assert results['runs'][0]['cgroup_pressure_file'] == os.path.join(workers_dir, 'cpu.pressure')
         assert results['runs'][0]['metrics']['cgroup_psi_cpu_some_pct'] is not None
     assert_nothing_left(results)
@@ -228,7 +228,7 @@ def children_of(parent_pid):
     for name in os.listdir('/proc'):
         if not name.isdigit():
             continue
-        stat = _bench.read_text('/proc/%s/stat' % name)
+        stat = _bench_host.read_text('/proc/%s/stat' % name)
         if stat and int(stat[stat.rindex(')') + 2:].split()[1]) == parent_pid:
             found.append(int(name))
     return found

@@ -14,7 +14,8 @@ import re
 
 import pytest
 
-from ansible_collections.aitune.kernel.plugins.module_utils._bench import DISTRIBUTION_QUANTILES
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import DISTRIBUTION_QUANTILES
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import MIN_PAIRS
 from ansible_collections.aitune.kernel.plugins.modules import bench_report, latency_bench
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
@@ -240,7 +241,7 @@ def test_a_change_needs_the_minimum_number_of_pairs(tmp_path, pairs, effect):
     code, result = report(tmp_path, {'h': paired([26.0] * pairs, [15.6] * pairs)}, charts=False)
     assert code == 0, result
     verdict = result['hosts']['h']['ring/idle']['comparisons']['balanced']['metrics']['wake_p50_us']['verdict']
-    assert bench_report.MIN_PAIRS == 5
+    assert MIN_PAIRS == 5
     assert verdict['effect'] == effect
 
 

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright (c) 2026 aitune.kernel contributors
+
+"""latency_bench's options: the argument spec the module declares, the bounds of each number, and the checks that
+refuse input before anything starts.
+
+The checks also fill in what the options imply, in the options dict they are given: the priority of a real-time
+policy, the normalised cgroup paths, and ``cpu_ids``, the CPUs that ``cpus`` names.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import validate_endpoint
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import (
+    BenchError, validate_cgroup, validate_cpus, validate_slice)
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import validate_cyclictest, validate_fio
+
+ARGUMENT_SPEC = dict(
+    tool=dict(type='str', default='agent', choices=['agent', 'cyclictest', 'fio', 'endpoint']),
+    workload=dict(type='str', default='ring', choices=['ring', 'periodic']),
+    condition=dict(type='str', default='idle', choices=['idle', 'load']),
+    workers=dict(type='int', default=2),
+    compute_us=dict(type='int', default=100),
+    duration_s=dict(type='float', default=10.0),
+    warmup_s=dict(type='float', default=1.0),
+    repetitions=dict(type='int', default=3),
+    rate_hz=dict(type='float', default=1000.0),
+    load_fraction=dict(type='float', default=1.0),
+    slice=dict(type='str'),
+    cgroup=dict(type='path'),
+    policy=dict(type='str', choices=['other', 'batch', 'idle', 'fifo', 'rr']),
+    priority=dict(type='int'),
+    timer_slack_ns=dict(type='int'),
+    cpus=dict(type='str'),
+    load_slice=dict(type='str'),
+    load_cgroup=dict(type='path'),
+    placement_required=dict(type='bool', default=True),
+    calibration_file=dict(type='path'),
+    recalibrate=dict(type='bool', default=False),
+    gpu_sample_interval_s=dict(type='float', default=1.0),
+    cyclictest=dict(type='dict', options=dict(
+        interval_us=dict(type='int', default=1000),
+        histogram_us=dict(type='int', default=10000),
+        threads=dict(type='int'),
+    )),
+    fio=dict(type='dict', options=dict(
+        path=dict(type='path', required=True),
+        rw=dict(type='str', default='randread', choices=['randread', 'randwrite']),
+        allow_write=dict(type='bool', default=False),
+        direct=dict(type='bool', default=True),
+        ioengine=dict(type='str', default='psync', choices=['psync', 'sync', 'libaio', 'io_uring']),
+    )),
+    endpoint=dict(type='dict', options=dict(
+        url=dict(type='str', required=True),
+        model=dict(type='str', required=True),
+        prompt=dict(type='str', default='Write one sentence about operating system kernels.'),
+        max_tokens=dict(type='int', default=64, no_log=False),
+        concurrency=dict(type='int', default=1),
+        rate_rps=dict(type='float'),
+        requests=dict(type='int'),
+        metrics_url=dict(type='str'),
+        api_key=dict(type='str', no_log=True),
+        connect_timeout_s=dict(type='float', default=3.0),
+        request_timeout_s=dict(type='float', default=120.0),
+        validate_certs=dict(type='bool', default=True),
+    )),
+)
+
+REQUIRED_IF = [('tool', 'fio', ['fio']), ('tool', 'endpoint', ['endpoint'])]
+
+LIMITS = {
+    'workers': (1, 64),
+    'compute_us': (1, 100000),
+    'duration_s': (0.5, 600),
+    'warmup_s': (0, 60),
+    'repetitions': (1, 50),
+    'rate_hz': (1, 100000),
+    'timer_slack_ns': (1, 1000000000),
+    'gpu_sample_interval_s': (0, 60),
+}
+
+
+def check_range(name, value):
+    low, high = LIMITS[name]
+    if value is None:
+        return
+    if not low <= value <= high:
+        raise BenchError('%s must be between %s and %s, got %s' % (name, low, high, value))
+
+
+def validate_policy(opts):
+    """A real-time policy takes a priority of 1 to 99 (1 when none is given); the other policies take none (0)."""
+    policy, priority = opts.get('policy'), opts.get('priority')
+    if policy in ('fifo', 'rr'):
+        if priority is None:
+            opts['priority'] = 1
+        elif not 1 <= priority <= 99:
+            raise BenchError('priority must be between 1 and 99 for policy %s, got %s' % (policy, priority))
+    elif priority not in (None, 0):
+        raise BenchError('priority applies only to the fifo and rr policies (got priority %s with policy %s)'
+                         % (priority, policy or 'unset'))
+    elif policy:
+        opts['priority'] = 0
+
+
+def validate_options(opts):
+    """Refuses options that cannot run as given and fills in what they imply (see the module docstring)."""
+    for name in LIMITS:
+        check_range(name, opts.get(name))
+    fraction = opts.get('load_fraction')
+    if fraction is not None and not 0 < fraction <= 1:
+        raise BenchError('load_fraction must be above 0 and at most 1, got %s' % fraction)
+    validate_policy(opts)
+    validate_slice(opts.get('slice'))
+    validate_slice(opts.get('load_slice'), 'load_slice')
+    opts['cgroup'] = validate_cgroup(opts.get('cgroup'))
+    opts['load_cgroup'] = validate_cgroup(opts.get('load_cgroup'), 'load_cgroup')
+    opts['cpu_ids'] = validate_cpus(opts['cpus']) if opts.get('cpus') else None
+    tool = opts.get('tool') or 'agent'
+    if tool == 'fio':
+        validate_fio(opts)
+    elif tool == 'cyclictest':
+        validate_cyclictest(opts)
+    elif tool == 'endpoint':
+        validate_endpoint(opts.get('endpoint'))
