@@ -3,8 +3,14 @@
 """After the gate stopped the rollout: the canary was tuned, benchmarked and put back to stock, and the fleet host was
 never touched. Read from the guests' own files and the kernel, not from what Ansible reported."""
 
+import glob
+import json
+import os
+
 import pytest
 
+# The checkout: the controller side, where the converge wrote the gate's report (reports/lab/gate).
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
 CANARY = "gate-canary"
 FLEET = "gate-fleet"
 SLICE_UNITS = ("/etc/systemd/system/aitune.slice", "/etc/systemd/system/aitune-latency.slice",
@@ -39,8 +45,14 @@ def test_services_are_not_placed(host):
 
 def test_canary_was_tuned_and_benchmarked_before_its_restore(host):
     only_on(host, CANARY)
-    # latency_bench keeps its calibration as root, and restore leaves it: proof the canary was benchmarked.
-    assert host.file("/var/lib/aitune/bench-calibration.json").exists
+    # The gate's report, written on the controller, holds the canary's measured arms: proof it was benchmarked.
+    reports = glob.glob(os.path.join(REPO, "reports", "lab", "gate", "*", "report.json"))
+    assert reports, "the gate wrote no report"
+    with open(max(reports, key=os.path.getmtime), encoding="utf-8") as handle:
+        arms = json.load(handle)["arms"][CANARY]
+    assert {"stock", "balanced"} <= {arm["label"] for arm in arms}
+    # Its restore left nothing of the collection behind, the benchmark's calibration included.
+    assert not host.file("/var/lib/aitune").exists
     # systemd logged the bad latency slice being made (and stopped by the restore).
     journal = host.check_output("journalctl --no-pager -q -u aitune-latency.slice")
     assert "aitune-latency.slice" in journal
