@@ -65,67 +65,62 @@ def _lines(headline, details, closing):
     return [headline, shown_details] + closing
 
 
-def tune_summary(run, mode, selected, recorded=None, in_sync=False, preview=False, root=True):
-    """The summary of one host's tune run. ``run`` is the profile module's result (skipped when ``in_sync``),
-    ``selected`` the subsystems the run covers, ``recorded`` the host's record of its last whole run."""
+def changes_of(results):
+    """``(changed, files, unsupported, not_permitted)`` over the subsystems' results: each changed setting as
+    ``before -> after``, each file written, and the reasons of what this host cannot do."""
+    changed, files, unsupported, not_permitted = {}, {}, {}, {}
+    for result in results.values():
+        for knob, entry in (result.get('knobs') or {}).items():
+            if entry.get('changed'):
+                changed[knob] = before_after(entry.get('previous'), entry.get('value'))
+        merge_file_changes(files, result.get('file_changes') or {})
+        unsupported.update(result.get('unsupported') or {})
+        not_permitted.update(result.get('not_permitted') or {})
+    return changed, files, unsupported, not_permitted
+
+
+def outcome_of(run, changed, files):
+    """One sentence on what the run did, or what it would do."""
+    if run.get('in_sync'):
+        return run.get('reason', 'already applied') + ': nothing to do'
+    settings = _count(len(changed), 'setting')
+    if run.get('preview'):
+        prefix = 'check mode, nothing written' if run.get('root', True) else 'preview, nothing written'
+        if not (changed or files):
+            return prefix + ': nothing would change'
+        return prefix + ': %s would change%s' % (settings, '' if run.get('root', True) else '; run as root to apply')
+    outcome = ('applied: %s changed, each read back from the kernel' % settings if changed or files
+               else 'applied: every setting already held its value')
+    if not run.get('fact'):
+        outcome += ' (a run of part of the mode: not recorded as the whole mode)'
+    return outcome
+
+
+def tune_summary(run, mode):
+    """The summary of one host's tune run, from the profile module's result."""
     run = _mapping(run, 'run')
-    recorded = _mapping(recorded, 'recorded')
-    selected = list(selected or [])
     results = _mapping(run.get('subsystems'), 'run.subsystems')
-    changed = {}
-    files = {}
-    unsupported = {}
-    not_permitted = {}
-    if in_sync:
-        # The record's knob lists say which subsystem each knob belongs to; a run limited by tags reports only its own.
-        managed = _mapping(recorded.get('subsystems'), 'recorded.subsystems')
-        own = {knob for name in selected for knob in managed.get(name, ())} if managed else None
-        unsupported = {knob: reason for knob, reason in (recorded.get('unsupported') or {}).items()
-                       if own is None or knob in own}
-        not_permitted = {knob: reason for knob, reason in (recorded.get('not_permitted') or {}).items()
-                         if own is None or knob in own}
-        outcome = ('already applied on %s, and every value and file reads back unchanged: nothing to do'
-                   % recorded.get('applied_at', 'an earlier run'))
-    else:
-        for _name, result in results.items():
-            for knob, entry in (result.get('knobs') or {}).items():
-                if entry.get('changed'):
-                    changed[knob] = before_after(entry.get('previous'), entry.get('value'))
-            merge_file_changes(files, result.get('file_changes') or {})
-            unsupported.update(result.get('unsupported') or {})
-            not_permitted.update(result.get('not_permitted') or {})
-        # The profile module's own account, where it gives one: in check mode only it knows the files as the whole
-        # run leaves them.
-        if 'file_changes' in run:
-            files = dict(run['file_changes'])
-        settings = _count(len(changed), 'setting')
-        if preview and not root:
-            outcome = ('preview, nothing written: %s would change; run as root to apply' % settings
-                       if changed or files else 'preview, nothing written: nothing would change')
-        elif preview:
-            outcome = ('check mode, nothing written: %s would change' % settings
-                       if changed or files else 'check mode, nothing written: nothing would change')
-        elif changed or files:
-            outcome = 'applied: %s changed, each read back from the kernel' % settings
-        else:
-            outcome = 'applied: every setting already held its value'
-        if not preview and not run.get('fact'):
-            outcome += ' (a run of part of the mode: not recorded as the whole mode)'
+    changed, files, unsupported, not_permitted = changes_of(results)
+    # The profile module's own account of the files: in check mode only it knows them as the whole run leaves them.
+    if 'file_changes' in run:
+        files = dict(run['file_changes'])
+    if run.get('in_sync'):
+        unsupported, not_permitted = dict(run.get('unsupported') or {}), dict(run.get('not_permitted') or {})
     details = {
-        'subsystems': selected,
+        'subsystems': list(run.get('selected') or results),
         'changed': changed,
         'files': files,
         'unsupported': unsupported,
         'not_permitted': not_permitted,
-        'reboot_required': bool(run.get('reboot_required', recorded.get('reboot_required', False))),
-        'restart_required': list(run.get('restart_required', recorded.get('restart_required')) or []),
+        'reboot_required': bool(run.get('reboot_required')),
+        'restart_required': list(run.get('restart_required') or []),
     }
-    if preview:
+    if run.get('preview'):
         closing = ['baseline: nothing recorded, a preview writes nothing']
     else:
         closing = ['baseline: %s holds every original value and file, recorded before the first change'
                    % BASELINE_PATH, 'undo: ' + UNDO, 'what changed: ' + SHOW_CHANGES]
-    return _lines('%s: %s' % (mode, outcome), details, closing)
+    return _lines('%s: %s' % (mode, outcome_of(run, changed, files)), details, closing)
 
 
 def restore_summary(result):

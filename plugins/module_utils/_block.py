@@ -29,12 +29,12 @@ import posixpath
 import re
 from string import Template
 
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import INVALID, FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     KernelChoice, ValidationError)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_block import (
     SETTINGS, SETTINGS_BY_OPTION, SETTING_OPTIONS, SYS_BLOCK, block_knob)
+from ansible_collections.aitune.kernel.plugins.module_utils._report import APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._run import knob_options, run_engine
 
 RULES_PATH = '/etc/udev/rules.d/90-aitune-block.rules'
@@ -451,7 +451,7 @@ def plan_device(engine, device, merged):
 
 
 class BlockPlan(object):
-    """Everything one block_queue call decided before the engine applies it."""
+    """Everything one aitune.kernel.block call decided before the engine applies it."""
 
     def __init__(self, entries, selected, skipped, desired, knobs, outcomes, rules):
         self.entries = entries
@@ -530,7 +530,7 @@ ARGUMENT_SPEC = dict(
 
 
 def run(subsystem_run):
-    """aitune.kernel.block_queue: select the disks, plan each one's settings, apply them and the udev rules."""
+    """aitune.kernel.block: select the disks, plan each one's settings, apply them and the udev rules."""
     params = subsystem_run.params
 
     def body(engine):

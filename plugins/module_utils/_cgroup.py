@@ -33,13 +33,13 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
     check_online, format_cpulist, guard_reserved, online_cpus, parse_cpulist)
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import APPLIED, Report
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cgroup import (
     CONTROLLERS, MemoryBytes, PERIOD_US, ROOT_STEM, RT_RUNTIME_FILE, SHARES_DEFAULT, SHARES_MAX,
     SHARES_MIN, SLICE_FILES, SLICE_FILE_NAME, STEM, Uclamp, V1_CPU_MOUNTS, V2_MOUNTS,
     WEIGHT_DEFAULT, cgroup_path, parse_bytes, parse_percent)
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State
+from ansible_collections.aitune.kernel.plugins.module_utils._report import APPLIED, Report
 from ansible_collections.aitune.kernel.plugins.module_utils._systemd import systemd_is_init
 from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
@@ -96,7 +96,7 @@ RT_RUNTIME_SYSTEMD_REASON = ('systemd has no setting for cpu.rt_runtime_us and r
                              'give the slice real-time runtime where systemd does not manage the cpu controller')
 NO_V1_REASON = {
     'allowed_cpus': 'the v1 cpuset hierarchy is not managed: a v1 cpuset needs cpuset.mems and a cpuset of its own in '
-                    'every parent; use cgroup v2, or the CPUAffinity of aitune.kernel.service_placement',
+                    'every parent; use cgroup v2, or the CPUAffinity of aitune.kernel.placement',
     'memory_high': 'memory.high has no cgroup v1 equivalent (memory.soft_limit_in_bytes acts differently)',
     'io_weight': 'io.weight has no dependable cgroup v1 equivalent (blkio.weight needs CFQ or BFQ)',
 }

@@ -10,8 +10,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import check_online, online_cpus, parse_cpulist
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+from ansible_collections.aitune.kernel.plugins.module_utils._report import UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, RunFailed, run_engine
 
 

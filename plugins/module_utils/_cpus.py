@@ -129,16 +129,21 @@ def check_online(fs, cpus, what):
     return set(cpus)
 
 
+def numa_nodes(fs):
+    """The NUMA node numbers, in order; none when the kernel shows no node directory (built without NUMA)."""
+    try:
+        names = fs.listdir(NODE_DIR)
+    except Exception:  # pylint: disable=broad-except
+        return []
+    return sorted(int(name[4:]) for name in names if re.match(r'^node\d+$', name))
+
+
 def numa_first_cpus(fs):
     """CPU 0 of each NUMA node: the CPU the node's kernel threads and timers favour. One node when there is no NUMA."""
     firsts = set()
     online = online_cpus(fs)
-    try:
-        nodes = [name for name in fs.listdir(NODE_DIR) if re.match(r'^node\d+$', name)]
-    except Exception:  # pylint: disable=broad-except
-        nodes = []
-    for node in nodes:
-        text = (fs.read_optional('%s/%s/cpulist' % (NODE_DIR, node), follow=True) or '').strip()
+    for node in numa_nodes(fs):
+        text = (fs.read_optional('%s/node%d/cpulist' % (NODE_DIR, node), follow=True) or '').strip()
         # A memory-only node (CXL, GPU memory) has no CPUs; an offline CPU can do no housekeeping.
         cpus = parse_cpulist(text) & online if text else set()
         if cpus:
@@ -146,6 +151,17 @@ def numa_first_cpus(fs):
     if not firsts:
         firsts.add(min(online) if online else 0)
     return firsts
+
+
+def suggested_partition(fs):
+    """``(housekeeping, latency, batch)`` CPU sets a partition starts from. Housekeeping: CPU 0 of each NUMA node. The
+    suggested latency set is the upper half of the other CPUs, so batch work, IRQs and kernel threads keep the lower
+    half plus housekeeping."""
+    online = online_cpus(fs)
+    housekeeping = numa_first_cpus(fs) & online
+    others = sorted(online - housekeeping)
+    latency = set(others[len(others) // 2:])
+    return housekeeping, latency, online - latency
 
 
 # What /proc/interrupts prints between the counts and the action names (kernel/irq/proc.c show_interrupts): the

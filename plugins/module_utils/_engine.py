@@ -12,6 +12,8 @@ Order of an apply, each step durable before the next starts, so a run killed at 
 3. record originals (live values and the managed files about to change) in the baseline, atomically;
 4. write live values and read each one back;
 5. record the applied values in the state file, then re-render the managed persistence files from it.
+
+What each knob ended as, and the diff, is a Report (_report.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,13 +32,10 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    FACTS_DIR, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, GRUB_FILE, MANAGED_FILES, RECORD_OWNER,
-    STATE_PATH, UNIT_DIR, State, file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
-
-APPLIED = 'applied'
-UNSUPPORTED = 'unsupported'
-NOT_PERMITTED_STATE = 'not_permitted'
-STATES = (APPLIED, UNSUPPORTED, NOT_PERMITTED_STATE)
+    FACTS_DIR, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, MANAGED_FILES, RECORD_OWNER, STATE_PATH,
+    UNIT_DIR, State, file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
+from ansible_collections.aitune.kernel.plugins.module_utils._report import (
+    APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED, Report)
 
 # Where the cgroup file systems are mounted; a directory below it is a cgroup, a file its kernel interface.
 CGROUP_ROOT = '/sys/fs/cgroup'
@@ -619,49 +618,12 @@ class Engine(object):
                 drifted[name] = {'desired': entry['value'], 'live': live}
         return drifted
 
-    def changes(self):
-        """What the collection changed on this host, from the baseline: each knob's original and live value, each
-        file it wrote (with whether it is there now and still as the collection left it) and each directory it
-        created. None when the baseline cannot be read (a user other than root)."""
-        baseline = Baseline(self.fs)
-        if baseline.unreadable:
-            return None
-        state = State(self.fs)
-        knobs = {}
-        for name, record in sorted(baseline.knobs().items()):
-            try:
-                live = lookup(name).current(self.fs.read(record['path']))
-            except FsError as exc:
-                live = None if exc.kind == ABSENT else 'unreadable: %s' % exc
-            knobs[name] = {'subsystem': subsystem_of(name), 'original': record['value'], 'live': live}
-        files = {}
-        drifted = file_targets(self.fs, state, baseline)
-        for path, record in sorted(baseline.files().items()):
-            existed, content, dummy = self.fs.file_state(path)
-            if not existed:
-                live = 'absent'
-            elif record['existed'] and content == record['content']:
-                live = 'as original'
-            else:
-                live = 'changed since aitune.kernel wrote it' if path in drifted else 'as aitune.kernel wrote it'
-            files[path] = {'original': 'present' if record['existed'] else 'absent', 'live': live}
-        dirs = {path: {'subsystem': entry['subsystem'], 'live': 'present' if self.fs.lexists(path) else 'gone'}
-                for path, entry in sorted(baseline.dirs().items())}
-        return {'baseline': BASELINE_PATH if baseline.exists else None,
-                'recorded': baseline.data.get('created') if baseline.exists else None,
-                'knobs': knobs, 'files': files, 'dirs': dirs}
-
     def reboot_required(self, state=None, removed_params=()):
         """True when the running command line lacks a wanted boot parameter or still has a removed one."""
         state = state or State(self.fs)
         cmdline = self.kernel.cmdline()
         still_running = [p for p in removed_params if not missing_boot_params([p], cmdline)]
         return bool(missing_boot_params(state.cmdline_params(), cmdline) or still_running)
-
-
-def _shown(value):
-    """A value in a diff: None is a file that does not exist (yet), such as a cgroup this run creates."""
-    return '(absent)' if value is None else value
 
 
 def record_original(baseline, path):
@@ -705,107 +667,3 @@ class _NoLock(object):
 
     def __exit__(self, *exc_info):
         return False
-
-
-class Report(object):
-    """Per-knob outcomes, file changes and the diff, shaped for a module result."""
-
-    def __init__(self, engine):
-        self.engine = engine
-        self.knobs = {}
-        self.files = {}
-        self.reboot_required = False
-        self.boot_params = ([], [])
-        self.bootloader = None
-        self.dirs = {}
-        self.actions = []
-
-    def record(self, name, state, path=None, previous=None, desired=None, value=None, reason=None, changed=False):
-        self.knobs[name] = {'state': state, 'path': path, 'previous': previous, 'desired': desired,
-                            'value': value, 'reason': reason, 'changed': changed}
-
-    def add(self, probe, wanted):
-        will_change = probe.usable and probe.value != wanted
-        reason = probe.reason
-        if will_change and self.engine.check_mode:
-            reason = 'check mode: would change %r to %r' % (probe.value, wanted)
-        self.record(probe.knob.name, probe.state, path=probe.path, previous=probe.value, desired=wanted,
-                    value=wanted if will_change and self.engine.check_mode else probe.value,
-                    reason=reason, changed=will_change and self.engine.check_mode)
-
-    def add_expected(self, probe, wanted):
-        """Check mode for a value systemd will set: a file that does not exist yet will come with its unit."""
-        if probe.usable or probe.state == NOT_PERMITTED_STATE:
-            self.add(probe, wanted)
-            return
-        self.record(probe.knob.name, APPLIED, path=probe.path, previous=None, desired=wanted, value=wanted,
-                    changed=True, reason='check mode: systemd would create it with %r' % (wanted,))
-
-    def outcome(self, name, state, value=None, changed=False, reason=None):
-        entry = self.knobs[name]
-        entry.update(state=state, changed=changed or entry['changed'], reason=reason)
-        if value is not None:
-            entry['value'] = value
-
-    def add_files(self, targets):
-        self.files = {path: {'before': before, 'after': after} for path, (before, after) in targets.items()}
-
-    def finish(self, state):
-        before, after = self.boot_params
-        self.reboot_required = self.engine.reboot_required(state, [p for p in before if p not in after])
-        return self
-
-    @property
-    def bootloader_stale(self):
-        """True when the grub drop-in changed and the boot configuration must be regenerated."""
-        return GRUB_FILE in self.files
-
-    @property
-    def changed(self):
-        return bool(self.files) or bool(self.dirs) or any(entry['changed'] for entry in self.knobs.values())
-
-    def by_state(self):
-        grouped = {state: [] for state in STATES}
-        for name in sorted(self.knobs):
-            grouped.setdefault(self.knobs[name]['state'], []).append(name)
-        return grouped
-
-    def diff(self):
-        live = [(name, entry) for name, entry in sorted(self.knobs.items()) if entry['changed']]
-        diffs = []
-        if live:
-            diffs.append({
-                'before_header': 'live kernel values',
-                'after_header': 'live kernel values',
-                'before': ''.join('%s: %s\n' % (name, _shown(entry['previous'])) for name, entry in live),
-                'after': ''.join('%s: %s\n' % (name, _shown(entry['value'])) for name, entry in live),
-            })
-        for path in sorted(self.files):
-            entry = self.files[path]
-            diffs.append({'before_header': path if entry['before'] is not None else '%s (absent)' % path,
-                          'after_header': path if entry['after'] is not None else '%s (absent)' % path,
-                          'before': entry['before'] or '', 'after': entry['after'] or ''})
-        return diffs
-
-    def file_changes(self):
-        """``{path: created, updated or removed}`` for the files this run wrote (or would write)."""
-        return {path: 'created' if entry['before'] is None else 'removed' if entry['after'] is None else 'updated'
-                for path, entry in self.files.items()}
-
-    def result(self):
-        grouped = self.by_state()
-        return {
-            'changed': self.changed,
-            'knobs': self.knobs,
-            'applied': grouped[APPLIED],
-            'unsupported': {n: self.knobs[n]['reason'] for n in grouped[UNSUPPORTED]},
-            'not_permitted': {n: self.knobs[n]['reason'] for n in grouped[NOT_PERMITTED_STATE]},
-            'files': sorted(self.files),
-            'file_changes': self.file_changes(),
-            'dirs': self.dirs,
-            'actions': self.actions,
-            'reboot_required': self.reboot_required,
-            'bootloader': self.bootloader,
-            'kernel': self.engine.kernel.release,
-            'diff': self.diff(),
-        }

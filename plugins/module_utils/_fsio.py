@@ -24,7 +24,7 @@ import stat
 # The only places the collection ever writes to. /sys/kernel/debug is below /sys, and is listed for the reader.
 WRITE_ROOTS = (
     '/proc/sys',
-    # IRQ affinities and the default affinity (irq_affinity).
+    # IRQ affinities and the default affinity (the irq subsystem).
     '/proc/irq',
     '/sys',
     '/sys/kernel/debug',

@@ -204,7 +204,7 @@ def boot_unit(globs, housekeeping):
 
 # -- the plan --------------------------------------------------------------------------------------------------------
 class IrqPlan(object):
-    """What one irq_affinity run asks of the engine, decided from the host as found, before anything is written.
+    """What one aitune.kernel.irq run asks of the engine, decided from the host as found, before anything is written.
 
     The default housekeeping set is CPU 0 of each NUMA node, not _cpus.housekeeping_cpus(): that one adds the CPUs
     serving device IRQs today, which on a VM that spreads its IRQs is every CPU, and steering onto every CPU would
@@ -228,7 +228,7 @@ class IrqPlan(object):
         if self.globs and not self.matched:
             self.warnings.append('devices %s matched no IRQ in /proc/interrupts' % ', '.join(self.globs))
         if self.globs or default_affinity or workqueue:
-            guard_reserved(fs, self.latency, 'irq_affinity: steering IRQs and workers onto CPUs %s'
+            guard_reserved(fs, self.latency, 'irq: steering IRQs and workers onto CPUs %s'
                            % format_cpulist(self.housekeeping),
                            housekeeping=numa_first_cpus(fs) & online, allow=allow)
 
@@ -302,7 +302,7 @@ ARGUMENT_SPEC = dict(
 
 
 def run(subsystem_run):
-    """aitune.kernel.irq_affinity: device IRQs, the default affinity and the workqueue mask on the housekeeping CPUs."""
+    """aitune.kernel.irq: device IRQs, the default affinity and the workqueue mask on the housekeeping CPUs."""
     params = subsystem_run.params
 
     def body(engine):

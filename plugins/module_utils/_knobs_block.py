@@ -4,7 +4,7 @@
 # Copyright (c) 2026 aitune.kernel contributors
 
 """The ``block.`` knob family: one queue setting of one block device (``block.<dev>.<setting>``). Part of the knob
-registry (_registry.py); device selection, planning and the udev rules of aitune.kernel.block_queue are in _block.py."""
+registry (_registry.py); device selection, planning and the udev rules of aitune.kernel.block are in _block.py."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

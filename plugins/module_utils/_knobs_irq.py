@@ -4,8 +4,7 @@
 # Copyright (c) 2026 aitune.kernel contributors
 
 """The ``irq.`` and ``workqueue.`` knob families: each IRQ's affinity, the default affinity of new IRQs and the CPUs of
-unbound workqueues. Part of the knob registry (_registry.py); the planning behind aitune.kernel.irq_affinity is in
-_irq.py."""
+unbound workqueues. Part of the knob registry (_registry.py); the planning behind aitune.kernel.irq is in _irq.py."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type

@@ -22,11 +22,12 @@ import re
 from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import slice_stem
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
     check_online, format_cpulist, guard_reserved, parse_cpulist)
-from ansible_collections.aitune.kernel.plugins.module_utils._engine import APPLIED, UNSUPPORTED, EngineError, Report
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     DROPIN_LEAF, UNIT_DIR, State, dropin_path, owned_file_kind, FILE_DROPIN)
+from ansible_collections.aitune.kernel.plugins.module_utils._report import APPLIED, UNSUPPORTED, Report
 from ansible_collections.aitune.kernel.plugins.module_utils._systemd import Systemctl
 from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
@@ -338,7 +339,7 @@ ARGUMENT_SPEC = dict(
 
 
 def run(subsystem_run):
-    """aitune.kernel.service_placement: a drop-in per service, then each running service's placement read back."""
+    """aitune.kernel.placement: a drop-in per service, then each running service's placement read back."""
     params = subsystem_run.params
 
     def body(engine):

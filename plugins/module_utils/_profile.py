@@ -3,34 +3,119 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""A whole tuning profile in one module call: every subsystem's options checked first, then each subsystem run as its
-own module would run it, then, when asked, every applied value read back and the run recorded.
+"""A whole tuning profile in one module call: what the run covers decided (skip list, tags, declared services), every
+subsystem's options checked, the host left alone when it already holds the profile, then each subsystem run as its
+own module would run it, and, when asked, every applied value read back and the run recorded.
 
 One call instead of one per subsystem saves a round trip and an AnsiballZ build for each subsystem: about 0.35 s
-each on a 2-vCPU host, where Ansible's own floor (a one-task ping playbook) is 0.63 s.
+each on a 2-vCPU host, where Ansible's own floor (a one-task ping playbook) is 0.63 s. Deciding here, in Python, what
+the roles used to decide in Jinja keeps the decision in one tested place.
 """
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import hashlib
+import json
+import os
+
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist, suggested_partition
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, Run, RunFailed, open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State, file_owners, file_targets
-from ansible_collections.aitune.kernel.plugins.module_utils._record import FACT_FILE, check_path, verify_and_record
+from ansible_collections.aitune.kernel.plugins.module_utils._record import (
+    FACT_FILE, check_path, previous_record, verify_and_record)
 from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import SUBSYSTEM_RUNS
 
 RECORD_SPEC = dict(
     path=dict(type='path', default=FACT_FILE),
     mode=dict(type='str', required=True),
     collection_version=dict(type='str', required=True),
-    settings_hash=dict(type='str', required=True),
+    settings_hash=dict(type='str'),
     fail_on_drift=dict(type='bool', default=True),
+)
+ARGUMENT_SPEC = dict(
+    subsystems=dict(type='dict', required=True),
+    workloads=dict(type='dict', options=dict(
+        latency=dict(type='list', elements='str', default=[]),
+        batch=dict(type='list', elements='str', default=[]),
+    )),
+    skip=dict(type='list', elements='str', default=[]),
+    run_tags=dict(type='list', elements='str', default=['all']),
+    skip_tags=dict(type='list', elements='str', default=[]),
+    housekeeping_cpus=dict(type='str'),
+    restart=dict(type='bool', default=False),
+    record=dict(type='dict', options=RECORD_SPEC),
 )
 # The common options every subsystem takes from the profile's own, never from its entry.
 SHARED_OPTIONS = ('root', 'persist', 'strict')
+# Words a profile may use for a CPU list, resolved on the host: the suggested partition (_cpus.suggested_partition),
+# so a mode's data can name "the latency CPUs" without reading the host first.
+CPU_SET_WORDS = ('@housekeeping_cpus', '@latency_cpus', '@batch_cpus')
+
+
+class ProfileRequest(object):
+    """What a call asks of this host, decided before anything runs: the subsystems it covers, each one's module
+    options, whether it is the whole profile (so its record is a record of the mode), and a hash of the whole."""
+
+    def __init__(self, params, fs):
+        names = sorted(set(params['subsystems']) | set(params['skip']))
+        unknown = [name for name in names if name not in SUBSYSTEM_RUNS]
+        if unknown:
+            raise RunFailed('invalid settings, nothing was changed: %s: not a subsystem (one of %s)'
+                            % (', '.join(unknown), ', '.join(SUBSYSTEM_RUNS)))
+        skip = set(params['skip'])
+        profile = {name: entry for name, entry in params['subsystems'].items() if entry and name not in skip}
+        self.classes = {}
+        self.requests = self._module_options(params, profile, fs)
+        run_tags, skip_tags = set(params['run_tags']), set(params['skip_tags'])
+        # Each subsystem is a tag: --tags cgroup covers cgroup alone, --skip-tags placement all but placement.
+        covered = [name for name in SUBSYSTEM_RUNS if name in self.requests]
+        if not run_tags & {'all', 'tagged'}:
+            covered = [name for name in covered if name in run_tags]
+        self.selected = [name for name in covered if name not in skip_tags]
+        # Only a run of the whole profile is a record of the mode. Skip tags that name no subsystem (Molecule always
+        # passes "molecule-notest,notest") leave it whole.
+        self.whole = run_tags == {'all'} and not skip_tags & (set(SUBSYSTEM_RUNS) | {'always'})
+        self.settings_hash = hashlib.sha256(json.dumps(
+            {'requests': self.requests, 'persist': params['persist'], 'mode': (params['record'] or {}).get('mode')},
+            sort_keys=True).encode('utf-8')).hexdigest()
+
+    def _module_options(self, params, profile, fs):
+        """Each subsystem's module options: the profile's entry, except placement when ``workloads`` declares the
+        services (each gets its class's settings; a service in both classes is placed as latency) and irq (an explicit
+        ``housekeeping_cpus`` wins). Placement without services is left out: there is nothing to place."""
+        requests = dict(profile)
+        workloads = params['workloads']
+        if workloads is not None and isinstance(requests.get('placement'), dict):
+            self.classes = {name: dict(requests['placement'].get(name) or {}) for name in ('latency', 'batch')}
+            by_unit = dict.fromkeys(workloads['batch'], 'batch')
+            by_unit.update(dict.fromkeys(workloads['latency'], 'latency'))
+            services = [dict(self.classes[kind], name=unit) for unit, kind in by_unit.items()]
+            requests['placement'] = {'services': services, 'restart': params['restart']}
+            if not services:
+                del requests['placement']
+        if params['housekeeping_cpus'] and 'irq' in requests:
+            requests['irq'] = dict(requests['irq'], housekeeping_cpus=params['housekeeping_cpus'])
+        return resolve_cpu_words(requests, fs)
+
+    def selected_requests(self):
+        return {name: self.requests[name] for name in self.selected}
+
+
+def resolve_cpu_words(value, fs, partition=None):
+    """``value`` with every CPU_SET_WORDS string replaced by that set of this host's suggested partition."""
+    if isinstance(value, dict):
+        return {key: resolve_cpu_words(item, fs, partition) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_cpu_words(item, fs, partition) for item in value]
+    if value in CPU_SET_WORDS:
+        sets = dict(zip(CPU_SET_WORDS, suggested_partition(fs)))
+        return format_cpulist(sets[value])
+    return value
 
 
 def validate_requests(requests):
@@ -45,8 +130,8 @@ def validate_requests(requests):
         if options is None:
             options = {}
         if not isinstance(options, dict):
-            problems.append('%s: expected a mapping of %s options, got %s'
-                            % (name, subsystem.module, type(options).__name__))
+            problems.append('%s: expected a mapping of aitune.kernel.%s options, got %s'
+                            % (name, name, type(options).__name__))
             continue
         result = ArgumentSpecValidator(subsystem.argument_spec,
                                        mutually_exclusive=list(subsystem.mutually_exclusive) or None).validate(options)
@@ -166,13 +251,58 @@ class ProfileRun(object):
         return result
 
 
+def in_sync(engine, request, record, fact):
+    """Why the host already holds exactly this request, or None. It does when its record asks the same of the same
+    collection on the same kernel, left nothing pending, and every value and file the collection applied reads back
+    unchanged; each subsystem would then report ok, so nothing runs."""
+    if fact is None or State(engine.fs).unreadable:
+        return None
+    same = (fact.get('settings_hash') == request.settings_hash
+            and fact.get('collection_version') == record['collection_version']
+            and fact.get('kernel_release') == engine.kernel.release
+            and fact.get('reboot_required') is False and fact.get('restart_required') == [])
+    if not same or any(entry for name, entry in engine.drift().items() if name != record['path']):
+        return None
+    return 'already applied on %s, and every value and file reads back unchanged' % fact.get('applied_at')
+
+
+def held_result(request, fact, reason):
+    """The result of a call that found the host holding its request: nothing ran, nothing changed."""
+    own = {knob for name in request.selected for knob in (fact.get('subsystems') or {}).get(name, ())}
+    return dict(changed=False, in_sync=True, reason=reason, selected=request.selected, subsystems={},
+                knobs={knob: state for knob, state in fact['knobs'].items() if knob in own},
+                changed_knobs=[], file_changes={}, reboot_required=False, restart_required=[],
+                unsupported={knob: why for knob, why in fact['unsupported'].items() if knob in own},
+                not_permitted={knob: why for knob, why in fact['not_permitted'].items() if knob in own},
+                recorded=fact, placement_classes=request.classes)
+
+
 def run_profile(module):
     """The profile module's run: returns its result, or raises RunFailed with what had run by then."""
-    record = module.params['record']
+    params = module.params
+    root_user = os.geteuid() == 0
+    if not root_user:
+        # Without root nothing can be written: the run previews, exactly as check mode does.
+        module.check_mode = True
+    request = ProfileRequest(params, HostFS(params['root']))
+    record = params['record']
     if record is not None:
         check_path(record['path'])
-    requests = validate_requests(module.params['subsystems'])
+        if record['settings_hash']:
+            request.settings_hash = record['settings_hash']
+    requests = validate_requests(request.selected_requests())
     profile = ProfileRun(module)
+    preview = dict(preview=module.check_mode, root=root_user, selected=request.selected,
+                   placement_classes=request.classes)
+    if record is not None and root_user:
+        engine = profile.open_engine()
+        try:
+            fact = previous_record(engine.fs, record['path'])
+            reason = in_sync(engine, request, record, fact)
+        finally:
+            engine.close()
+        if reason:
+            return dict(held_result(request, fact, reason), **preview)
     for subsystem, options in requests:
         try:
             profile.run(subsystem, options)
@@ -180,22 +310,10 @@ def run_profile(module):
             done = ', '.join(profile.results) or 'none'
             raise RunFailed('%s: %s (subsystems run before it: %s)' % (subsystem.name, exc, done),
                             **profile.result(failed_subsystem=subsystem.name))
-    extra = {}
-    if record is not None:
-        summary = profile.summary()
-        request = dict(summary, subsystems=profile.managed(), mode=record['mode'],
-                       collection_version=record['collection_version'], settings_hash=record['settings_hash'])
-        engine = profile.open_engine()
-        try:
-            changed, drift, fact, diffs = verify_and_record(engine, record['path'], request, record['fail_on_drift'])
-        except ENGINE_ERRORS as exc:
-            raise RunFailed(str(exc), **profile.result())
-        except RunFailed as exc:
-            raise RunFailed(str(exc), **profile.result(**exc.result))
-        finally:
-            engine.close()
-        profile.add_diffs('record', diffs)
-        extra = dict(record_changed=changed, drift=drift, fact=fact)
+    extra = dict(preview, in_sync=False)
+    # Only a run of the whole profile is a record of the mode; without root the record cannot even be read.
+    if record is not None and request.whole and root_user:
+        extra.update(record_run(profile, record, request.settings_hash))
     if module.check_mode:
         profile.finish_preview()
     result = profile.result(**extra)
@@ -203,3 +321,20 @@ def run_profile(module):
     if module._diff:
         result['diff'] = profile.diffs()
     return result
+
+
+def record_run(profile, record, settings_hash):
+    """Read back everything applied and write the record; the result keys it adds."""
+    request = dict(profile.summary(), subsystems=profile.managed(), mode=record['mode'],
+                   collection_version=record['collection_version'], settings_hash=settings_hash)
+    engine = profile.open_engine()
+    try:
+        changed, drift, fact, diffs = verify_and_record(engine, record['path'], request, record['fail_on_drift'])
+    except ENGINE_ERRORS as exc:
+        raise RunFailed(str(exc), **profile.result())
+    except RunFailed as exc:
+        raise RunFailed(str(exc), **profile.result(**exc.result))
+    finally:
+        engine.close()
+    profile.add_diffs('record', diffs)
+    return dict(record_changed=changed, drift=drift, fact=fact)

@@ -21,20 +21,21 @@ from ansible_collections.aitune.kernel.plugins.module_utils import (
     _block, _cgroup, _cpufreq, _cpuidle, _hugepages, _irq, _placement, _sched_memory)
 from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result
 
-# ``module``: the subsystem's own module; ``argument_spec`` and ``mutually_exclusive``: its options, without the
-# common ones (root, persist, strict); ``run(Run)``: applies and returns the module result, or raises RunFailed.
-Subsystem = namedtuple('Subsystem', 'name module argument_spec mutually_exclusive run')
+# ``name``: the subsystem, its module (aitune.kernel.<name>), its tag and its restore scope alike; ``argument_spec``
+# and ``mutually_exclusive``: its options, without the common ones (root, persist, strict); ``run(Run)``: applies and
+# returns the module result, or raises RunFailed.
+Subsystem = namedtuple('Subsystem', 'name argument_spec mutually_exclusive run')
 
 SUBSYSTEM_RUNS = OrderedDict((subsystem.name, subsystem) for subsystem in (
-    Subsystem('sched', 'sched', _sched_memory.SCHED_SPEC, (), _sched_memory.run_sched),
-    Subsystem('memory', 'memory', _sched_memory.MEMORY_SPEC, _sched_memory.MEMORY_EXCLUSIVE, _sched_memory.run_memory),
-    Subsystem('hugepages', 'hugepages', _hugepages.ARGUMENT_SPEC, (), _hugepages.apply_hugepages),
-    Subsystem('block', 'block_queue', _block.ARGUMENT_SPEC, (), _block.run),
-    Subsystem('cpufreq', 'cpufreq', _cpufreq.ARGUMENT_SPEC, (), _cpufreq.run),
-    Subsystem('cpuidle', 'cpuidle', _cpuidle.ARGUMENT_SPEC, (), _cpuidle.run),
-    Subsystem('cgroup', 'cgroup', _cgroup.ARGUMENT_SPEC, (), _cgroup.run),
-    Subsystem('placement', 'service_placement', _placement.ARGUMENT_SPEC, (), _placement.run),
-    Subsystem('irq', 'irq_affinity', _irq.ARGUMENT_SPEC, (), _irq.run),
+    Subsystem('sched', _sched_memory.SCHED_SPEC, (), _sched_memory.run_sched),
+    Subsystem('memory', _sched_memory.MEMORY_SPEC, _sched_memory.MEMORY_EXCLUSIVE, _sched_memory.run_memory),
+    Subsystem('hugepages', _hugepages.ARGUMENT_SPEC, (), _hugepages.apply_hugepages),
+    Subsystem('block', _block.ARGUMENT_SPEC, (), _block.run),
+    Subsystem('cpufreq', _cpufreq.ARGUMENT_SPEC, (), _cpufreq.run),
+    Subsystem('cpuidle', _cpuidle.ARGUMENT_SPEC, (), _cpuidle.run),
+    Subsystem('cgroup', _cgroup.ARGUMENT_SPEC, (), _cgroup.run),
+    Subsystem('placement', _placement.ARGUMENT_SPEC, (), _placement.run),
+    Subsystem('irq', _irq.ARGUMENT_SPEC, (), _irq.run),
 ))
 
 

@@ -83,7 +83,7 @@ notes:
   - O(persist) does not apply to slices. Under systemd the unit files are how systemd is told, so they are always
     written; without systemd nothing about a slice can persist.
 seealso:
-  - module: aitune.kernel.service_placement
+  - module: aitune.kernel.placement
   - module: aitune.kernel.restore
 '''
 

@@ -13,9 +13,9 @@ short_description: Apply several subsystems in one call, verify by reading back,
 version_added: 0.1.0
 description:
   - Runs each subsystem named in O(subsystems) exactly as its own module runs it (M(aitune.kernel.sched),
-    M(aitune.kernel.memory), M(aitune.kernel.hugepages), M(aitune.kernel.block_queue), M(aitune.kernel.cpufreq),
-    M(aitune.kernel.cpuidle), M(aitune.kernel.cgroup), M(aitune.kernel.service_placement),
-    M(aitune.kernel.irq_affinity)), with the same options, the same checks and the same result, in one module call.
+    M(aitune.kernel.memory), M(aitune.kernel.hugepages), M(aitune.kernel.block), M(aitune.kernel.cpufreq),
+    M(aitune.kernel.cpuidle), M(aitune.kernel.cgroup), M(aitune.kernel.placement),
+    M(aitune.kernel.irq)), with the same options, the same checks and the same result, in one module call.
     The roles apply a mode through it.
   - Every subsystem's options are checked against its module's options first; a problem in any of them fails the
     call before anything is written. The subsystems then run in the order above, so slices exist before services are
@@ -26,8 +26,18 @@ description:
   - With O(record), then reads back from the kernel every value the collection has applied on this host, and every
     persistence file it wrote; any difference is drift, and with O(record.fail_on_drift) the call fails and records
     nothing. Then it records the run in a local fact file, so C(ansible_local.aitune) shows the fleet's mode and
-    state. The file is JSON, written atomically; its C(applied_at) keeps its time while the settings and outcomes stay
-    the same. M(aitune.kernel.tuning_facts) reads it back (C(gather_subset=recorded)).
+    state. The file is JSON, written through the engine (its absence is in the baseline, so restore removes it); its
+    C(applied_at) keeps its time while the settings and outcomes stay the same. M(aitune.kernel.tuning_facts) reads it
+    back (C(gather_subset=recorded)).
+  - It decides what a run covers itself, so a role needs no logic of its own. O(skip) leaves subsystems out; the tags
+    of the play (O(run_tags), O(skip_tags)) select subsystems by name; with O(workloads) the placement entry holds a
+    class of settings each for V(latency) and V(batch) services, and the services get their class's settings. Only a
+    run of the whole profile is recorded.
+  - With O(record), a host that already holds the request is left alone after one read, C(changed=false) and
+    RV(in_sync) with the reason. It holds it when its record asks the same (a hash of every subsystem's options, the mode and
+    O(persist)) of the same collection on the same kernel, nothing waits for a reboot or restart, and every value and
+    file the collection applied reads back unchanged.
+  - Without root nothing can be written, so the call previews, as in check mode, and RV(preview) says so.
 author:
   - aitune.kernel maintainers (@aitune)
 extends_documentation_fragment:
@@ -39,11 +49,64 @@ options:
     description:
       - Per subsystem, the options of its module, without O(root), O(persist) and O(strict), which this call passes
         to every subsystem.
-      - The subsystems are V(sched), V(memory), V(hugepages), V(block) (M(aitune.kernel.block_queue)), V(cpufreq),
-        V(cpuidle), V(cgroup), V(placement) (M(aitune.kernel.service_placement)) and V(irq)
-        (M(aitune.kernel.irq_affinity)). A subsystem left out is not touched.
+      - The subsystems are V(sched), V(memory), V(hugepages), V(block), V(cpufreq), V(cpuidle), V(cgroup),
+        V(placement) and V(irq), each with the options of its module (M(aitune.kernel.block) and so on). A
+        subsystem left out, or whose entry is empty, is not touched.
+      - A CPU list may be given as V(@housekeeping_cpus), V(@latency_cpus) or V(@batch_cpus), the host's suggested
+        partition, the C(cpus) that M(aitune.kernel.tuning_facts) reports. They are CPU 0 of each NUMA node, the
+        upper half of the other CPUs, and the rest.
     type: dict
     required: true
+  workloads:
+    description:
+      - The services to place, by class. With it, the V(placement) entry of O(subsystems) holds the settings of each
+        class (V(latency) and V(batch), the options of a M(aitune.kernel.placement) service without its name),
+        and every service listed here gets its class's settings; a service in both lists is placed as latency.
+        Placement is left out when no service is listed.
+    type: dict
+    suboptions:
+      latency:
+        description: Latency-critical services (an inference server, agent runners).
+        type: list
+        elements: str
+        default: []
+      batch:
+        description: Batch services (training, data preparation, builds).
+        type: list
+        elements: str
+        default: []
+    version_added: 0.1.0
+  skip:
+    description: Subsystems to leave alone, whatever O(subsystems) holds for them.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.1.0
+  run_tags:
+    description:
+      - The play's tags (C(ansible_run_tags)). Unless they hold V(all) or V(tagged), only the subsystems they name
+        run, and the run is not a record of the mode.
+    type: list
+    elements: str
+    default: [all]
+    version_added: 0.1.0
+  skip_tags:
+    description:
+      - The play's skipped tags (C(ansible_skip_tags)). A subsystem they name does not run, and the run is not a record
+        of the mode; skip tags that name no subsystem leave the run whole.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.1.0
+  housekeeping_cpus:
+    description: The CPUs kept for device IRQs and kernel threads; overrides the V(irq) entry's own.
+    type: str
+    version_added: 0.1.0
+  restart:
+    description: With O(workloads), restart the placed services whose drop-in changed, so the placement applies now.
+    type: bool
+    default: false
+    version_added: 0.1.0
   record:
     description:
       - Verify everything applied by reading it back, and record this run in a local fact file. Left out, nothing is
@@ -66,9 +129,11 @@ options:
         type: str
         required: true
       settings_hash:
-        description: A hash of everything the run was asked to apply, so a later run can tell whether it asks the same.
+        description:
+          - A hash of everything the run was asked to apply, so a later run can tell whether it asks the same. Left
+            out, the module hashes the subsystems' options (after O(workloads), O(skip) and the CPU words are
+            applied), the mode and O(persist).
         type: str
-        required: true
       fail_on_drift:
         description: Fail, recording nothing, when a value or file read back differs from what was applied.
         type: bool
@@ -100,8 +165,28 @@ EXAMPLES = r'''
     record:
       mode: balanced
       collection_version: 0.1.0
-      settings_hash: "{{ profile | to_json(sort_keys=True) | hash('sha256') }}"
   register: tuned
+
+- name: A mode's data as the roles pass it, with the services, the skip list and the play's tags
+  aitune.kernel.profile:
+    subsystems:
+      memory: {swappiness: 10}
+      cgroup:
+        slices:
+          aitune-latency.slice: {cpu_weight: 10000, allowed_cpus: "@latency_cpus"}
+          aitune-batch.slice: {cpu_weight: 1}
+      placement:
+        latency: {slice: aitune-latency.slice, timer_slack_ns: 1}
+        batch: {slice: aitune-batch.slice}
+    workloads:
+      latency: [vllm.service]
+      batch: [trainer.service]
+    skip: [cpufreq]
+    run_tags: "{{ ansible_run_tags }}"
+    skip_tags: "{{ ansible_skip_tags }}"
+    record:
+      mode: balanced
+      collection_version: 0.1.0
 
 - name: Show what changed and what this host cannot do
   ansible.builtin.debug:
@@ -150,31 +235,66 @@ failed_subsystem:
   type: str
 drift:
   description: With O(record), what differs from what was applied, by knob name or file path, with C(desired) and C(live).
-  returned: when record is set
+  returned: when the run is recorded
   type: dict
   sample: {vm.swappiness: {desired: '10', live: '60'}}
 fact:
   description: With O(record), the record as written (or, in check mode, as it would be written).
-  returned: when record is set
+  returned: when the run is recorded
   type: dict
   sample: {mode: balanced, collection_version: 0.1.0, applied_at: '2026-11-23T10:00:00Z',
            settings_hash: 5f1c..., kernel_release: 6.12.48+deb12-cloud-amd64, knobs: {vm.swappiness: applied},
            unsupported: {}, not_permitted: {}, reboot_required: false, restart_required: []}
 record_changed:
   description: With O(record), whether the record changed (or would, in check mode).
-  returned: when record is set
+  returned: when the run is recorded
   type: bool
+file_changes:
+  description: Per file the run wrote (or would write), from before its first write to after its last, V(created),
+    V(updated) or V(removed).
+  returned: always
+  type: dict
+  sample: {/etc/sysctl.d/90-aitune.conf: created, /etc/ansible/facts.d/aitune.fact: created}
+selected:
+  description: The subsystems this run covers, in run order, after O(skip), the tags and O(workloads).
+  returned: always
+  type: list
+  elements: str
+  sample: [sched, memory, cgroup]
+in_sync:
+  description: The host already held the request, so nothing ran (see the description); RV(reason) says since when.
+  returned: always
+  type: bool
+reason:
+  description: Why nothing ran, when RV(in_sync).
+  returned: when in_sync
+  type: str
+  sample: already applied on 2026-12-06T12:43:31Z, and every value and file reads back unchanged
+recorded:
+  description: The host's record the decision was made on, when RV(in_sync).
+  returned: when in_sync
+  type: dict
+preview:
+  description: Nothing was written, because of check mode or because the user is not root.
+  returned: always
+  type: bool
+root:
+  description: Whether the module ran as root, so it could apply.
+  returned: always
+  type: bool
+placement_classes:
+  description: With O(workloads), the V(latency) and V(batch) settings the services were placed with.
+  returned: always
+  type: dict
+  sample: {latency: {slice: aitune-latency.slice, timer_slack_ns: 1}, batch: {slice: aitune-batch.slice}}
 '''
 
 from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result
-from ansible_collections.aitune.kernel.plugins.module_utils._profile import RECORD_SPEC, run_profile
+from ansible_collections.aitune.kernel.plugins.module_utils._profile import ARGUMENT_SPEC, run_profile
 
 
 def main():
-    module = build_module(dict(
-        subsystems=dict(type='dict', required=True),
-        record=dict(type='dict', options=RECORD_SPEC),
-    ))
+    module = build_module(ARGUMENT_SPEC)
     exit_with_result(module, lambda run: run_profile(run.module))
 
 

@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.aitune.kernel.plugins.filter.summary import merge_file_changes, restore_summary, tune_summary
+from ansible_collections.aitune.kernel.plugins.module_utils import _profile
 from ansible_collections.aitune.kernel.plugins.modules import profile, restore, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
@@ -19,27 +20,21 @@ RECORD = {'mode': 'balanced', 'collection_version': '0.1.0', 'settings_hash': 'a
 PROFILE = {'memory': {'swappiness': 10}, 'sched': {'autogroup': False, 'wakeup_granularity_ns': 3000000}}
 
 
-def tune(host, subsystems=None, record=True, check_mode=False):
-    args = {'root': host.root, 'subsystems': PROFILE if subsystems is None else subsystems}
-    if record:
-        args['record'] = RECORD
+def tune(host, check_mode=False, **options):
+    args = dict({'root': host.root, 'subsystems': PROFILE, 'record': RECORD}, **options)
     code, result = run_module(profile, args, check_mode=check_mode)
     assert code == 0, result
     return result
 
 
-def recorded(host):
-    code, result = run_module(tuning_facts, {'root': host.root, 'gather_subset': ['recorded']})
-    return result['ansible_facts']['aitune_tuning']['recorded']
-
-
 def test_a_first_run_says_what_changed_from_what_to_what(make_host):
     host = make_host('6.12')
-    headline, details, baseline, undo, what_changed = tune_summary(tune(host), 'balanced', ['sched', 'memory'])
+    headline, details, baseline, undo, what_changed = tune_summary(tune(host), 'balanced')
     assert headline == 'balanced: applied: 2 settings changed, each read back from the kernel'
     assert details['changed'] == {'vm.swappiness': '60 -> 10', 'sched.autogroup': '1 -> 0'}
     # sched and memory both wrote the sysctl.d file: it was created, once.
     assert details['files'] == {SYSCTL: 'created', FACT: 'created'}
+    assert details['subsystems'] == ['sched', 'memory']
     assert list(details['unsupported']) == ['sched.wakeup_granularity_ns']
     assert 'not_permitted' not in details and 'restart_required' not in details
     assert '/var/lib/aitune/baseline.json' in baseline and 'restore.yml' in undo and 'changes.yml' in what_changed
@@ -48,32 +43,39 @@ def test_a_first_run_says_what_changed_from_what_to_what(make_host):
 def test_a_second_run_names_what_it_manages_and_only_the_selected_subsystems_reasons(make_host):
     host = make_host('6.12')
     tune(host)
-    lines = tune_summary({'skipped': True}, 'balanced', ['sched', 'memory'], recorded=recorded(host), in_sync=True)
+    lines = tune_summary(tune(host), 'balanced')
     assert lines[0].startswith('balanced: already applied on ') and lines[0].endswith('nothing to do')
     assert lines[1]['subsystems'] == ['sched', 'memory'] and lines[1]['changed'] == {}
     assert list(lines[1]['unsupported']) == ['sched.wakeup_granularity_ns']
     # --tags memory on the same host: sched's reasons are not this run's business.
-    lines = tune_summary({'skipped': True}, 'balanced', ['memory'], recorded=recorded(host), in_sync=True)
+    lines = tune_summary(tune(host, run_tags=['memory']), 'balanced')
     assert lines[1]['subsystems'] == ['memory'] and 'unsupported' not in lines[1]
 
 
-def test_previews_say_nothing_was_written_and_why(make_host):
+def test_previews_say_nothing_was_written_and_why(make_host, monkeypatch):
     host = make_host('6.12')
-    result = tune(host, check_mode=True)
-    lines = tune_summary(result, 'balanced', ['sched', 'memory'], preview=True, root=False)
-    assert lines[0] == 'balanced: preview, nothing written: 2 settings would change; run as root to apply'
+    lines = tune_summary(tune(host, check_mode=True), 'balanced')
+    assert lines[0] == 'balanced: check mode, nothing written: 2 settings would change'
     assert lines[1]['files'] == {SYSCTL: 'created', FACT: 'created'}
     assert lines[2:] == ['baseline: nothing recorded, a preview writes nothing']
-    lines = tune_summary(result, 'balanced', ['sched', 'memory'], preview=True, root=True)
-    assert lines[0] == 'balanced: check mode, nothing written: 2 settings would change'
     tune(host)
-    lines = tune_summary(tune(host, check_mode=True), 'balanced', ['sched', 'memory'], preview=True)
-    assert lines[0] == 'balanced: check mode, nothing written: nothing would change' and lines[1]['changed'] == {}
+    lines = tune_summary(tune(host, check_mode=True, subsystems=dict(PROFILE, memory={'swappiness': 10})), 'balanced')
+    assert lines[0] == 'balanced: already applied on %s, and every value and file reads back unchanged: nothing to do' \
+        % tune_summary_time(host)
+    monkeypatch.setattr(_profile.os, 'geteuid', lambda: 1000)
+    lines = tune_summary(tune(host, subsystems=dict(PROFILE, memory={'swappiness': 20})), 'balanced')
+    assert lines[0] == 'balanced: preview, nothing written: 1 setting would change; run as root to apply'
+
+
+def tune_summary_time(host):
+    """When the host's record says the profile was applied."""
+    code, result = run_module(tuning_facts, {'root': host.root, 'gather_subset': ['recorded']})
+    return result['ansible_facts']['aitune_tuning']['recorded']['applied_at']
 
 
 def test_a_run_of_part_of_the_mode_says_it_is_not_recorded(make_host):
     host = make_host('6.12')
-    lines = tune_summary(tune(host, {'memory': {'swappiness': 10}}, record=False), 'balanced', ['memory'])
+    lines = tune_summary(tune(host, run_tags=['memory']), 'balanced')
     assert lines[0].endswith('(a run of part of the mode: not recorded as the whole mode)')
 
 

@@ -149,7 +149,9 @@ def test_record_moves_applied_at_only_when_the_outcome_changes(tuned):
     state['files'][FACT]['content'] = old
     tuned.write(STATE, json.dumps(state))
     code, result = run_module(profile, record_args(tuned))
-    assert code == 0 and result['changed'] is False and result['fact']['applied_at'] == '2000-01-01T00:00:00Z'
+    # The same request on an unchanged host: nothing runs, and the record keeps its time.
+    assert code == 0 and result['changed'] is False and result['in_sync'] is True
+    assert result['recorded']['applied_at'] == '2000-01-01T00:00:00Z' and tuned.read(FACT) == old
     code, result = run_module(profile, record_args(tuned, settings_hash='def'))
     assert code == 0 and result['changed'] is True
     assert result['fact']['applied_at'] != '2000-01-01T00:00:00Z'

@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r'''
-module: service_placement
+module: placement
 short_description: Place systemd services in a slice, scheduling class, nice level, timer slack, CPUs and NUMA nodes
 version_added: 0.1.0
 description:
@@ -105,7 +105,7 @@ seealso:
 
 EXAMPLES = r'''
 - name: Run the agent runner in the latency slice with 1 ns timer slack, and the trainer in the batch slice
-  aitune.kernel.service_placement:
+  aitune.kernel.placement:
     services:
       - name: agent-runner.service
         slice: aitune-latency.slice
@@ -121,7 +121,7 @@ EXAMPLES = r'''
     var: placement.placed['agent-runner.service']
 
 - name: vLLM on CPUs 2-15 and NUMA node 0, restarted at the next deploy
-  aitune.kernel.service_placement:
+  aitune.kernel.placement:
     services:
       - name: vllm.service
         slice: aitune-latency.slice

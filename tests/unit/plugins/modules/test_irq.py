@@ -15,7 +15,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils import _irq
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_NONE, PERSIST_TMPFILES
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import owned_file_kind
-from ansible_collections.aitune.kernel.plugins.modules import irq_affinity, restore
+from ansible_collections.aitune.kernel.plugins.modules import irq as irq_module, restore
 from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host
 from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl, use_systemd
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
@@ -59,7 +59,7 @@ def affinity(host, irq):
 
 def steer(host, check_mode=False, diff=False, **args):
     args.setdefault('devices', ['nvme*', 'mlx5*'])
-    return run_module(irq_affinity, dict(args, root=host.root), check_mode=check_mode, diff=diff)
+    return run_module(irq_module, dict(args, root=host.root), check_mode=check_mode, diff=diff)
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ def test_strict_mode_refuses_managed_irqs_before_writing(make_host):
 def test_bad_input_fails_clearly_and_writes_nothing(make_host, case):
     host = irq_host(make_host, overrides={DEBIAN_FILE: DEBIAN_STOCK})
     before = host.snapshot()
-    code, result = run_module(irq_affinity, dict(case['args'], root=host.root))
+    code, result = run_module(irq_module, dict(case['args'], root=host.root))
     assert code == 1, result
     for word in case['words']:
         assert word in result['msg']

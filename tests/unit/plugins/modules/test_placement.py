@@ -10,7 +10,7 @@ import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._placement import read_placement
-from ansible_collections.aitune.kernel.plugins.modules import cgroup, restore, service_placement
+from ansible_collections.aitune.kernel.plugins.modules import cgroup, placement, restore
 from ansible_collections.aitune.kernel.tests.unit.cgtree import FakeSystemd, install_layout
 from ansible_collections.aitune.kernel.tests.unit.fakesystemd import use_systemd
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
@@ -38,7 +38,7 @@ def placed_host(make_host, monkeypatch):
 def test_check_mode_changes_nothing(placed_host):
     host, systemd = placed_host
     before = host.snapshot()
-    code, result = run_module(service_placement, {'root': host.root, 'services': [VLLM], 'restart': True},
+    code, result = run_module(placement, {'root': host.root, 'services': [VLLM], 'restart': True},
                               check_mode=True, diff=True)
     assert code == 0, result
     assert result['changed'] is True and result['files'] == [DROPIN]
@@ -51,7 +51,7 @@ def test_dropin_written_and_restart_left_to_the_user(placed_host):
     host, systemd = placed_host
     original = host.snapshot(ignore=NOT_STATE)
     args = {'root': host.root, 'services': [VLLM, RUNNER]}
-    code, result = run_module(service_placement, args)
+    code, result = run_module(placement, args)
     assert code == 0, result
     assert host.read(DROPIN).splitlines()[1:] == [
         '[Service]', 'Slice=aitune-latency.slice', 'CPUSchedulingPolicy=fifo', 'CPUSchedulingPriority=10', 'Nice=-5',
@@ -67,7 +67,7 @@ def test_dropin_written_and_restart_left_to_the_user(placed_host):
     assert placed['mismatches']['slice'] == {'desired': 'aitune-latency.slice', 'live': '/system.slice/vllm.service'}
     assert 'agent-runner.service' not in result['placed']
 
-    code, again = run_module(service_placement, args)
+    code, again = run_module(placement, args)
     assert code == 0 and again['changed'] is False and again['restart_required'] == [], again
     assert systemd.calls == [('daemon-reload',)]
 
@@ -80,7 +80,7 @@ def test_dropin_written_and_restart_left_to_the_user(placed_host):
 def test_restart_places_the_running_service_and_reads_it_back(placed_host):
     host, systemd = placed_host
     run_module(cgroup, {'root': host.root})
-    code, result = run_module(service_placement, {'root': host.root, 'services': [VLLM], 'restart': True})
+    code, result = run_module(placement, {'root': host.root, 'services': [VLLM], 'restart': True})
     assert code == 0, result
     assert result['restarted'] == ['vllm.service'] and result['restart_required'] == []
     assert 'systemctl restart vllm.service' in result['actions']
@@ -96,7 +96,7 @@ def test_restore_of_everything_starts_the_placed_service_again_outside_the_stopp
     # Stopping the latency slice stops vllm with it; restore must not leave the inference server down.
     host, systemd = placed_host
     run_module(cgroup, {'root': host.root})
-    run_module(service_placement, {'root': host.root, 'services': [VLLM], 'restart': True})
+    run_module(placement, {'root': host.root, 'services': [VLLM], 'restart': True})
     assert host.value('/sys/fs/cgroup/aitune.slice/aitune-latency.slice/vllm.service/cgroup.procs') == '4242'
     code, undone = run_module(restore, {'root': host.root, 'scope': 'all'})
     assert code == 0 and undone['changed'] is True, undone
@@ -109,8 +109,8 @@ def test_restore_of_everything_starts_the_placed_service_again_outside_the_stopp
 
 def test_removed_service_loses_its_dropin_and_needs_a_restart(placed_host):
     host, systemd = placed_host
-    run_module(service_placement, {'root': host.root, 'services': [VLLM]})
-    code, result = run_module(service_placement, {'root': host.root, 'services': []})
+    run_module(placement, {'root': host.root, 'services': [VLLM]})
+    code, result = run_module(placement, {'root': host.root, 'services': []})
     assert code == 0 and result['changed'] is True, result
     assert not host.exists(DROPIN) and not host.exists('/etc/systemd/system/vllm.service.d')
     assert result['restart_required'] == ['vllm.service']
@@ -119,7 +119,7 @@ def test_removed_service_loses_its_dropin_and_needs_a_restart(placed_host):
 def test_failed_restart_is_reported_not_fatal(placed_host):
     host, systemd = placed_host
     systemd.fail_restart.add('vllm.service')
-    code, result = run_module(service_placement, {'root': host.root, 'services': [VLLM], 'restart': True})
+    code, result = run_module(placement, {'root': host.root, 'services': [VLLM], 'restart': True})
     assert code == 0, result
     assert 'Job for vllm.service failed' in result['restart_failed']['vllm.service']
     assert result['restart_required'] == ['vllm.service'] and host.exists(DROPIN)
@@ -131,12 +131,12 @@ def test_without_systemd_each_service_is_unsupported(make_host):
     host = make_host('6.12')
     install_layout(host, 'v2_plain')
     before = host.snapshot()
-    code, result = run_module(service_placement, {'root': host.root, 'services': [VLLM, RUNNER]})
+    code, result = run_module(placement, {'root': host.root, 'services': [VLLM, RUNNER]})
     assert code == 0 and result['changed'] is False, result
     assert result['services']['vllm.service']['state'] == 'unsupported'
     assert 'systemd is not PID 1' in result['services']['agent-runner.service']['reason']
     assert host.snapshot() == before
-    code, result = run_module(service_placement, {'root': host.root, 'services': [VLLM], 'strict': True})
+    code, result = run_module(placement, {'root': host.root, 'services': [VLLM], 'strict': True})
     assert code == 1 and 'strict' in result['msg']
     assert host.snapshot() == before
 
@@ -177,7 +177,7 @@ def test_bad_input_is_refused_before_any_write(placed_host, services, words, fil
     for path, content in files.items():
         host.write(path, content)
     before = host.snapshot()
-    code, result = run_module(service_placement, {'root': host.root, 'services': services})
+    code, result = run_module(placement, {'root': host.root, 'services': services})
     assert code == 1, result
     assert 'nothing was changed' in result['msg']
     for word in words:
@@ -187,7 +187,7 @@ def test_bad_input_is_refused_before_any_write(placed_host, services, words, fil
 
 def test_housekeeping_override_allows_pinning_onto_cpu0(placed_host):
     host, systemd = placed_host
-    code, result = run_module(service_placement, {'root': host.root, 'allow_housekeeping_cpus': True,
-                                                  'services': [dict(VLLM, cpu_affinity='0-3')]})
+    code, result = run_module(placement, {'root': host.root, 'allow_housekeeping_cpus': True,
+                                          'services': [dict(VLLM, cpu_affinity='0-3')]})
     assert code == 0, result
     assert 'CPUAffinity=0-3' in host.read(DROPIN)

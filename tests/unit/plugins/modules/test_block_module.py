@@ -10,7 +10,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._block import NO_UDEV, RULES_PATH
-from ansible_collections.aitune.kernel.plugins.modules import block_queue, restore, tuning_facts
+from ansible_collections.aitune.kernel.plugins.modules import block, restore, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.blocktree import build_block_devices
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
@@ -36,7 +36,7 @@ def host(make_host):
 
 def test_check_mode_with_diff_changes_nothing(host):
     before = host.snapshot()
-    code, result = run_module(block_queue, {'root': host.root, 'devices': RULES}, check_mode=True, diff=True)
+    code, result = run_module(block, {'root': host.root, 'devices': RULES}, check_mode=True, diff=True)
     assert code == 0, result
     assert result['changed'] is True
     assert host.snapshot() == before
@@ -50,7 +50,7 @@ def test_check_mode_with_diff_changes_nothing(host):
 
 def test_apply_read_back_idempotence_and_restore(host):
     original = host.snapshot(ignore=NOT_STATE)
-    code, result = run_module(block_queue, {'root': host.root, 'devices': RULES})
+    code, result = run_module(block, {'root': host.root, 'devices': RULES})
     assert code == 0, result
     assert result['changed'] is True
     assert result['applied'] == ['block.nvme0n1.elevator', 'block.nvme0n1.read_ahead_kb', 'block.nvme0n2.elevator',
@@ -70,7 +70,7 @@ def test_apply_read_back_idempotence_and_restore(host):
         in rules
     assert 'ATTR{queue/rotational}=="1", ATTR{queue/scheduler}="none", ATTR{queue/nomerges}="2"' in rules
 
-    code, again = run_module(block_queue, {'root': host.root, 'devices': RULES}, diff=True)
+    code, again = run_module(block, {'root': host.root, 'devices': RULES}, diff=True)
     assert code == 0 and again['changed'] is False and again['diff'] == [] and again['files'] == []
 
     facts = run_module(tuning_facts, {'root': host.root})[1]['ansible_facts']['aitune_tuning']
@@ -87,7 +87,7 @@ def test_apply_read_back_idempotence_and_restore(host):
 
 def test_restore_all_takes_the_rules_file_too(host):
     original = host.snapshot(ignore=NOT_STATE)
-    run_module(block_queue, {'root': host.root, 'devices': [{'match': {'name': 'vda'}, 'rq_affinity': 2}]})
+    run_module(block, {'root': host.root, 'devices': [{'match': {'name': 'vda'}, 'rq_affinity': 2}]})
     assert host.exists(RULES_PATH)
     code, result = run_module(restore, {'root': host.root})
     assert code == 0 and result['applied'] == ['block.vda.rq_affinity']
@@ -96,19 +96,19 @@ def test_restore_all_takes_the_rules_file_too(host):
 
 def test_persist_false_writes_live_values_only_and_removes_an_earlier_rules_file(host):
     args = {'root': host.root, 'devices': [{'match': {'name': 'sda'}, 'read_ahead_kb': 1024}]}
-    code, result = run_module(block_queue, dict(args, persist=False))
+    code, result = run_module(block, dict(args, persist=False))
     assert code == 0 and result['files'] == [] and not host.exists(RULES_PATH)
     assert host.value(SDA + '/queue/read_ahead_kb') == '1024'
-    run_module(block_queue, args)
+    run_module(block, args)
     assert host.exists(RULES_PATH)
-    code, result = run_module(block_queue, dict(args, persist=False))
+    code, result = run_module(block, dict(args, persist=False))
     assert code == 0 and result['changed'] is True and result['files'] == [RULES_PATH]
     assert not host.exists(RULES_PATH)
 
 
 def test_an_empty_list_drops_every_rule(host):
-    run_module(block_queue, {'root': host.root, 'devices': RULES})
-    code, result = run_module(block_queue, {'root': host.root, 'devices': []})
+    run_module(block, {'root': host.root, 'devices': RULES})
+    code, result = run_module(block, {'root': host.root, 'devices': []})
     assert code == 0 and result['files'] == [RULES_PATH] and not host.exists(RULES_PATH)
     assert result['knobs'] == {}
     # The live values stay as set; restore is what puts them back.
@@ -116,7 +116,7 @@ def test_an_empty_list_drops_every_rule(host):
 
 
 def test_exact_names_reach_virtual_devices(host):
-    code, result = run_module(block_queue, {'root': host.root, 'devices': [
+    code, result = run_module(block, {'root': host.root, 'devices': [
         {'match': {'name': 'loop0'}, 'read_ahead_kb': 512}, {'match': {'name': 'dm-0'}, 'read_ahead_kb': 512}]})
     assert code == 0, result
     assert result['applied'] == ['block.dm-0.read_ahead_kb', 'block.loop0.read_ahead_kb']
@@ -127,7 +127,7 @@ def test_exact_names_reach_virtual_devices(host):
 
 def test_strict_refuses_a_setting_the_kernel_would_ignore(host):
     before = host.snapshot()
-    code, result = run_module(block_queue, {'root': host.root, 'strict': True, 'devices': [
+    code, result = run_module(block, {'root': host.root, 'strict': True, 'devices': [
         {'match': {'transport': 'nvme'}, 'read_ahead_kb': 256, 'io_poll': True}]})
     assert code == 1
     assert 'strict mode, nothing was changed' in result['msg'] and 'block.nvme0n1.io_poll' in result['msg']
@@ -137,7 +137,7 @@ def test_strict_refuses_a_setting_the_kernel_would_ignore(host):
 def test_without_udev_the_settings_are_live_only(make_host):
     fake = make_host('6.18')
     build_block_devices(fake, udev=False)
-    code, result = run_module(block_queue, {'root': fake.root, 'devices': [{'match': {'name': 'vda'}, 'nomerges': 1}]})
+    code, result = run_module(block, {'root': fake.root, 'devices': [{'match': {'name': 'vda'}, 'nomerges': 1}]})
     assert code == 0, result
     assert result['applied'] == ['block.vda.nomerges'] and result['files'] == []
     assert result['actions'] == [NO_UDEV]
@@ -146,7 +146,7 @@ def test_without_udev_the_settings_are_live_only(make_host):
 
 def test_a_host_without_block_devices(make_host):
     fake = make_host('6.18')
-    code, result = run_module(block_queue, {'root': fake.root, 'devices': [{'match': {'name': 'sd*'}, 'nomerges': 1}]},
+    code, result = run_module(block, {'root': fake.root, 'devices': [{'match': {'name': 'sd*'}, 'nomerges': 1}]},
                               check_mode=True)
     assert code == 0, result
     assert result['devices'] == {} and result['knobs'] == {}
@@ -155,7 +155,7 @@ def test_a_host_without_block_devices(make_host):
 @pytest.mark.parametrize('case', BAD_INPUT, ids=[c['id'] for c in BAD_INPUT])
 def test_bad_input_fails_clearly_and_writes_nothing(host, case):
     before = host.snapshot()
-    code, result = run_module(block_queue, {'root': host.root, 'devices': case['devices']})
+    code, result = run_module(block, {'root': host.root, 'devices': case['devices']})
     assert code == 1, result
     assert 'nothing was changed' in result['msg']
     for word in case['words']:
@@ -167,6 +167,6 @@ def test_bad_input_fails_clearly_and_writes_nothing(host, case):
 
 
 def test_unknown_transport_is_refused_by_the_argument_spec(host):
-    code, result = run_module(block_queue, {'root': host.root, 'devices': [
+    code, result = run_module(block, {'root': host.root, 'devices': [
         {'match': {'transport': 'usb'}, 'nomerges': 1}]})
     assert code == 1 and 'transport' in result['msg']

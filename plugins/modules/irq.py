@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r'''
-module: irq_affinity
+module: irq
 short_description: Keep device IRQs and unbound kernel workers on the housekeeping CPUs
 version_added: 0.1.0
 description:
@@ -87,13 +87,13 @@ notes:
 
 EXAMPLES = r'''
 - name: Keep NVMe and mlx5 IRQs on CPU 0 of each NUMA node, and unbound kernel workers with them
-  aitune.kernel.irq_affinity:
+  aitune.kernel.irq:
     devices: [nvme*, mlx5*]
     default_affinity: true
     workqueue: true
 
 - name: Preview steering the virtio IRQs of a VM onto CPUs 0-1
-  aitune.kernel.irq_affinity:
+  aitune.kernel.irq:
     devices: [virtio*]
     housekeeping_cpus: 0-1
   check_mode: true

@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 DOCUMENTATION = r'''
-module: block_queue
+module: block
 short_description: Set block device queue settings (I/O scheduler, read-ahead, polling...) by rule, now and at boot
 version_added: 0.1.0
 description:
@@ -120,7 +120,7 @@ notes:
 
 EXAMPLES = r'''
 - name: No scheduler and deep read-ahead on NVMe, mq-deadline on spinning disks, now and at boot
-  aitune.kernel.block_queue:
+  aitune.kernel.block:
     devices:
       - match: {transport: nvme}
         scheduler: none
@@ -130,7 +130,7 @@ EXAMPLES = r'''
         scheduler: mq-deadline
 
 - name: One disk model only, and a loop device named exactly
-  aitune.kernel.block_queue:
+  aitune.kernel.block:
     devices:
       - match: {model: 'SAMSUNG MZ*'}
         rq_affinity: 2
@@ -138,7 +138,7 @@ EXAMPLES = r'''
         read_ahead_kb: 128
 
 - name: Preview the changes and the udev rules file
-  aitune.kernel.block_queue:
+  aitune.kernel.block:
     devices:
       - match: {name: 'vd*'}
         scheduler: none
