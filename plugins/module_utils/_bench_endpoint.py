@@ -19,7 +19,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError, check_range
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import DISTRIBUTION_QUANTILES, percentile
 
 CHAT_PATH = '/v1/chat/completions'
@@ -87,16 +87,23 @@ def check_reachable(target, connect_timeout):
     sock.close()
 
 
+def check_endpoint_settings(settings, name='endpoint'):
+    """The checks that need no server: every number in range and the URLs' form. bench_plan runs them on the
+    controller, with ``name`` the inventory variable that holds the settings."""
+    for option in LIMITS:
+        check_range(LIMITS, option, settings.get(option), '%s.%s' % (name, option))
+    Target(settings.get('url'), '%s.url' % name)
+    if settings.get('metrics_url'):
+        Target(settings['metrics_url'], '%s.metrics_url' % name, chat=False)
+
+
 def validate_endpoint(settings):
     """Checks the endpoint settings and that the server (and its metrics URL, when given) answers."""
     if not settings or not settings.get('url'):
         raise BenchError('tool endpoint needs endpoint.url, the base URL of an OpenAI-compatible server')
     if not settings.get('model'):
         raise BenchError('tool endpoint needs endpoint.model, the model name the server serves')
-    for name, (low, high) in LIMITS.items():
-        value = settings.get(name)
-        if value is not None and not low <= value <= high:
-            raise BenchError('endpoint.%s must be between %s and %s, got %s' % (name, low, high, value))
+    check_endpoint_settings(settings)
     timeout = settings.get('connect_timeout_s') or 3.0
     check_reachable(Target(settings['url']), timeout)
     if settings.get('metrics_url'):

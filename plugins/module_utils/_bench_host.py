@@ -57,6 +57,27 @@ class LiveFiles(object):
 # ---------------------------------------------------------------------------------------------------------------------
 # Input validation
 
+def check_range(limits, name, value, shown_as=None):
+    """Refuses a number outside ``limits[name]``, a ``(lowest, highest)`` pair that both ends belong to. None is an
+    unset option and passes. ``shown_as`` is the name the refusal gives, where a person sets the option under another
+    name (bench_plan names the inventory variable)."""
+    if value is None:
+        return
+    shown = shown_as or name
+    try:
+        # Text is read as a number: the benchmark role's settings arrive as text from a command line's -e.
+        number = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        number = None
+    if number is None:
+        raise BenchError('%s must be a number, got %s' % (shown, value))
+    low, high = limits[name]
+    if not low <= number <= high:
+        # A whole number reads as one, also where the option's type made a float of it (700, not 700.0).
+        given = int(value) if isinstance(value, float) and value.is_integer() else value
+        raise BenchError('%s must be between %s and %s, got %s' % (shown, low, high, given))
+
+
 def parse_cpu_list(text, what='CPU list'):
     """``"2-5,8"`` -> ``[2, 3, 4, 5, 8]``, read as _cpus reads every CPU list; a BenchError for anything else, a list
     without a CPU included."""

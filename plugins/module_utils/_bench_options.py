@@ -6,6 +6,10 @@
 """latency_bench's options: the argument spec the module declares, the bounds of each number, and the checks that
 refuse input before anything starts.
 
+The bounds and the words each option takes are also those of a benchmark run (bench_plan checks the benchmark role's
+settings against them on the controller), so a value is refused by the same table wherever it is given; the table
+also holds the bounds of what only a run has, its rounds and the canary gate's pairs and threshold.
+
 The checks also fill in what the options imply, in the options dict they are given: the priority of a real-time
 policy, the normalised cgroup paths, and ``cpu_ids``, the CPUs that ``cpus`` names.
 """
@@ -15,13 +19,22 @@ __metaclass__ = type
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import validate_endpoint
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import (
-    BenchError, validate_cgroup, validate_cpus, validate_slice)
+    BenchError, check_range, validate_cgroup, validate_cpus, validate_slice)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import validate_cyclictest, validate_fio
 
+TOOLS = ('agent', 'cyclictest', 'fio', 'endpoint')
+WORKLOADS = ('ring', 'periodic')
+CONDITIONS = ('idle', 'load')
+# The tuning modes a benchmark run applies, each by the role of its name.
+MODES = ('conservative', 'balanced', 'aggressive')
+
+# The settings a tool cannot run without: its dict option, with the keys that must be in it.
+TOOL_SETTINGS = {'fio': ('path',), 'endpoint': ('url', 'model')}
+
 ARGUMENT_SPEC = dict(
-    tool=dict(type='str', default='agent', choices=['agent', 'cyclictest', 'fio', 'endpoint']),
-    workload=dict(type='str', default='ring', choices=['ring', 'periodic']),
-    condition=dict(type='str', default='idle', choices=['idle', 'load']),
+    tool=dict(type='str', default='agent', choices=list(TOOLS)),
+    workload=dict(type='str', default='ring', choices=list(WORKLOADS)),
+    condition=dict(type='str', default='idle', choices=list(CONDITIONS)),
     workers=dict(type='int', default=2),
     compute_us=dict(type='int', default=100),
     duration_s=dict(type='float', default=10.0),
@@ -38,6 +51,8 @@ ARGUMENT_SPEC = dict(
     load_slice=dict(type='str'),
     load_cgroup=dict(type='path'),
     placement_required=dict(type='bool', default=True),
+    label=dict(type='str'),
+    pair=dict(type='int'),
     calibration_file=dict(type='path'),
     recalibrate=dict(type='bool', default=False),
     gpu_sample_interval_s=dict(type='float', default=1.0),
@@ -69,8 +84,9 @@ ARGUMENT_SPEC = dict(
     )),
 )
 
-REQUIRED_IF = [('tool', 'fio', ['fio']), ('tool', 'endpoint', ['endpoint'])]
+REQUIRED_IF = [('tool', tool, [tool]) for tool in sorted(TOOL_SETTINGS)]
 
+# The lowest and highest value of each number, both allowed.
 LIMITS = {
     'workers': (1, 64),
     'compute_us': (1, 100000),
@@ -78,17 +94,14 @@ LIMITS = {
     'warmup_s': (0, 60),
     'repetitions': (1, 50),
     'rate_hz': (1, 100000),
+    'load_fraction': (0.001, 1),
     'timer_slack_ns': (1, 1000000000),
     'gpu_sample_interval_s': (0, 60),
+    # A run's rounds of stock and every mode, the canary gate's pairs, and the factor of the gate's regression.
+    'interleave': (1, 20),
+    'gate_interleave': (1, 20),
+    'gate_threshold': (1, 100),
 }
-
-
-def check_range(name, value):
-    low, high = LIMITS[name]
-    if value is None:
-        return
-    if not low <= value <= high:
-        raise BenchError('%s must be between %s and %s, got %s' % (name, low, high, value))
 
 
 def validate_policy(opts):
@@ -108,11 +121,9 @@ def validate_policy(opts):
 
 def validate_options(opts):
     """Refuses options that cannot run as given and fills in what they imply (see the module docstring)."""
-    for name in LIMITS:
-        check_range(name, opts.get(name))
-    fraction = opts.get('load_fraction')
-    if fraction is not None and not 0 < fraction <= 1:
-        raise BenchError('load_fraction must be above 0 and at most 1, got %s' % fraction)
+    for name in ARGUMENT_SPEC:
+        if name in LIMITS:
+            check_range(LIMITS, name, opts.get(name))
     validate_policy(opts)
     validate_slice(opts.get('slice'))
     validate_slice(opts.get('load_slice'), 'load_slice')

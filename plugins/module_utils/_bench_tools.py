@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError, check_range
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import DISTRIBUTION_QUANTILES
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist
 
@@ -135,12 +135,27 @@ def gpu_metrics(report):
 # ---------------------------------------------------------------------------------------------------------------------
 # cyclictest and fio
 
+CYCLICTEST_LIMITS = {
+    'interval_us': (50, 1000000),
+    'histogram_us': (10, 1000000),
+}
+
+
+def check_fio_settings(fio, name='fio'):
+    """The checks that need no host: fio writes only where that was allowed. bench_plan runs them on the controller,
+    with ``name`` the inventory variable that holds the settings."""
+    if fio.get('rw', 'randread') not in (None, 'randread') and not fio.get('allow_write'):
+        raise BenchError('%s.rw %s writes to %s; set %s.allow_write: true to allow that (it destroys the data on '
+                         'a block device)' % (name, fio.get('rw'), fio.get('path'), name))
+
+
 def validate_fio(options):
     """fio needs a regular file or block device to read, and writes to it only when that was allowed."""
     fio = options.get('fio') or {}
     path = fio.get('path')
     if not path:
         raise BenchError('tool fio needs fio.path, a regular file or a block device to read')
+    check_fio_settings(fio)
     if not shutil.which('fio'):
         raise BenchError('tool fio was asked for, but fio is not installed (not on PATH)')
     try:
@@ -151,21 +166,18 @@ def validate_fio(options):
         raise BenchError('fio.path %s is neither a regular file nor a block device' % path)
     if stat.S_ISREG(mode) and os.path.getsize(path) < 4096:
         raise BenchError('fio.path %s is smaller than one 4 KiB block; give a file of some size' % path)
-    if fio.get('rw', 'randread') != 'randread' and not fio.get('allow_write'):
-        raise BenchError('fio.rw %s writes to %s; set fio.allow_write: true to allow that (it destroys the data on '
-                         'a block device)' % (fio.get('rw'), path))
+
+
+def check_cyclictest_settings(settings, name='cyclictest'):
+    """The checks that need no host, which bench_plan runs on the controller (``name`` as for check_fio_settings)."""
+    for option in CYCLICTEST_LIMITS:
+        check_range(CYCLICTEST_LIMITS, option, settings.get(option), '%s.%s' % (name, option))
 
 
 def validate_cyclictest(options):
     if not shutil.which('cyclictest'):
         raise BenchError('tool cyclictest was asked for, but cyclictest is not installed (package rt-tests)')
-    settings = options.get('cyclictest') or {}
-    interval = settings.get('interval_us') or 1000
-    histogram = settings.get('histogram_us') or 10000
-    if not 50 <= interval <= 1000000:
-        raise BenchError('cyclictest.interval_us must be between 50 and 1000000, got %s' % interval)
-    if not 10 <= histogram <= 1000000:
-        raise BenchError('cyclictest.histogram_us must be between 10 and 1000000, got %s' % histogram)
+    check_cyclictest_settings(options.get('cyclictest') or {})
 
 
 def cyclictest_argv(binary, opts):

@@ -96,7 +96,7 @@ options:
     default: 1000.0
   load_fraction:
     description:
-      - The share of online CPUs that get a hog under O(condition=load), above 0 and at most 1. At least one hog always
+      - The share of online CPUs that get a hog under O(condition=load), from 0.001 to 1. At least one hog always
         runs.
     type: float
     default: 1.0
@@ -150,6 +150,16 @@ options:
         in RV(benchmark.warnings).
     type: bool
     default: true
+  label:
+    description:
+      - Names the arm this measurement belongs to, such as V(stock) or V(balanced), in RV(benchmark.label), so the
+        registered C(benchmark) goes to M(aitune.kernel.bench_report) as it is.
+    type: str
+  pair:
+    description:
+      - Numbers the interleaved pair (round) the arm belongs to, in RV(benchmark.pair); arms of one pair ran back to
+        back.
+    type: int
   calibration_file:
     description:
       - JSON file that keeps the spin-loop speed per interpreter, measured on the first run.
@@ -452,6 +462,16 @@ benchmark:
       type: list
       elements: str
       returned: always
+    label:
+      description: The O(label) given.
+      type: str
+      returned: when O(label) was given
+      sample: balanced
+    pair:
+      description: The O(pair) given.
+      type: int
+      returned: when O(pair) was given
+      sample: 1
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -468,6 +488,8 @@ def main():
         module.fail_json(msg=str(exc), benchmark=exc.results)
     for message in results['warnings']:
         module.warn(message)
+    # The arm's name and round travel with the measurement, which makes the result an arm of bench_report's input.
+    results.update((key, module.params[key]) for key in ('label', 'pair') if module.params[key] is not None)
     module.exit_json(changed=False, benchmark=results)
 
 

@@ -66,6 +66,14 @@ def test_ring_runs_in_both_modes_and_never_reports_changed(calibration_file, che
     assert_clean(results)
 
 
+def test_an_arm_s_label_and_pair_come_back_with_the_measurement(calibration_file):
+    # So the registered benchmark is an arm of bench_report's input as it is.
+    code, result = bench(calibration_file, label='balanced', pair=2)
+    assert code == 0, result
+    assert result['benchmark']['label'] == 'balanced' and result['benchmark']['pair'] == 2
+    assert_clean(result['benchmark'])
+
+
 @pytest.mark.parametrize('case', BAD_INPUT, ids=[c['id'] for c in BAD_INPUT])
 def test_bad_input_is_refused_clearly(calibration_file, case):
     if case.get('needs') and not shutil.which(case['needs']):
