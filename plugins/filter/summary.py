@@ -41,23 +41,6 @@ def _count(number, noun):
     return '%d %s%s' % (number, noun, '' if number == 1 else 's')
 
 
-# What a file went through over several writes of one run, first change first: created then updated is created,
-# created then removed is nothing.
-_FILE_SEQUENCE = {('created', 'updated'): 'created', ('created', 'removed'): None, ('removed', 'created'): 'updated',
-                  ('updated', 'updated'): 'updated', ('updated', 'removed'): 'removed'}
-
-
-def merge_file_changes(merged, changes):
-    for path, change in sorted(changes.items()):
-        if path in merged:
-            change = _FILE_SEQUENCE.get((merged[path], change), change)
-        if change is None:
-            merged.pop(path, None)
-        else:
-            merged[path] = change
-    return merged
-
-
 def _lines(headline, details, closing):
     """What the roles print: the headline, then the details that are not empty, then the closing lines, in order
     (a list keeps its order where a mapping's keys are sorted on output)."""
@@ -65,18 +48,11 @@ def _lines(headline, details, closing):
     return [headline, shown_details] + closing
 
 
-def changes_of(results):
-    """``(changed, files, unsupported, not_permitted)`` over the subsystems' results: each changed setting as
-    ``before -> after``, each file written, and the reasons of what this host cannot do."""
-    changed, files, unsupported, not_permitted = {}, {}, {}, {}
-    for result in results.values():
-        for knob, entry in (result.get('knobs') or {}).items():
-            if entry.get('changed'):
-                changed[knob] = before_after(entry.get('previous'), entry.get('value'))
-        merge_file_changes(files, result.get('file_changes') or {})
-        unsupported.update(result.get('unsupported') or {})
-        not_permitted.update(result.get('not_permitted') or {})
-    return changed, files, unsupported, not_permitted
+def changed_settings(results):
+    """Each setting the subsystems changed (or would change), as ``before -> after``."""
+    return {knob: before_after(entry.get('previous'), entry.get('value'))
+            for result in results.values() for knob, entry in (result.get('knobs') or {}).items()
+            if entry.get('changed')}
 
 
 def outcome_of(run, changed, files):
@@ -100,18 +76,16 @@ def tune_summary(run, mode):
     """The summary of one host's tune run, from the profile module's result."""
     run = _mapping(run, 'run')
     results = _mapping(run.get('subsystems'), 'run.subsystems')
-    changed, files, unsupported, not_permitted = changes_of(results)
-    # The profile module's own account of the files: in check mode only it knows them as the whole run leaves them.
-    if 'file_changes' in run:
-        files = dict(run['file_changes'])
-    if run.get('in_sync'):
-        unsupported, not_permitted = dict(run.get('unsupported') or {}), dict(run.get('not_permitted') or {})
+    changed = changed_settings(results)
+    # Each file from before the run's first write to after its last: in check mode only the profile module knows the
+    # files as the whole run leaves them.
+    files = dict(run.get('file_changes') or {})
     details = {
         'subsystems': list(run.get('selected') or results),
         'changed': changed,
         'files': files,
-        'unsupported': unsupported,
-        'not_permitted': not_permitted,
+        'unsupported': dict(run.get('unsupported') or {}),
+        'not_permitted': dict(run.get('not_permitted') or {}),
         'reboot_required': bool(run.get('reboot_required')),
         'restart_required': list(run.get('restart_required') or []),
     }

@@ -32,16 +32,13 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    FACTS_DIR, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, MANAGED_FILES, RECORD_OWNER, STATE_PATH,
+    FACT_FILE, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, MANAGED_FILES, RECORD_OWNER, STATE_PATH,
     UNIT_DIR, State, file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
 from ansible_collections.aitune.kernel.plugins.module_utils._report import (
     APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED, Report)
 
 # Where the cgroup file systems are mounted; a directory below it is a cgroup, a file its kernel interface.
 CGROUP_ROOT = '/sys/fs/cgroup'
-
-# The record a tune run of an earlier version wrote without tracking it in the state: restore removes it too.
-UNTRACKED_RECORD = FACTS_DIR + '/aitune.fact'
 
 # Fault injection for the crash-safety tests: the named step kills its own process, as SIGKILL from outside would.
 FAILPOINT_ENV = 'AITUNE_FAILPOINT'
@@ -499,7 +496,7 @@ class Engine(object):
     def _add_untracked_record(self, targets, state, baseline):
         """An earlier version wrote the local fact without a state entry; restore removes it all the same (it is
         ours: nothing else writes aitune.fact), so no stale record can make the next tune run think it is done."""
-        path = UNTRACKED_RECORD
+        path = FACT_FILE
         if path in targets or path in state.files() or path in baseline.files():
             return
         existed, content, dummy = self.fs.file_state(path)

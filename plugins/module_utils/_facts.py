@@ -26,7 +26,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     HUGEPAGE_SIZES_KB, REGISTRY, hugepage_knob, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_block import SYS_BLOCK
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State, file_targets
-from ansible_collections.aitune.kernel.plugins.module_utils._record import FACT_FILE, previous_record
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import FACT_FILE
+from ansible_collections.aitune.kernel.plugins.module_utils._record import previous_record
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._run import open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._systemd import systemd_is_init

@@ -43,6 +43,8 @@ FILE_IRQBALANCE = 'irqbalance'  # irqbalance's settings: restart irqbalance if i
 FILE_FACT = 'fact'            # the record of a tuning run, an Ansible local fact: nothing to do after writing it
 _IRQBALANCE_FILES = ('/etc/default/irqbalance', '/etc/sysconfig/irqbalance')
 FACTS_DIR = '/etc/ansible/facts.d'
+# The record of a tuning run (an Ansible local fact); only the collection writes a file of this name.
+FACT_FILE = FACTS_DIR + '/aitune.fact'
 # The owner of the local fact in the state. Not a subsystem: the record says the host holds a whole mode, so any
 # restore, of one subsystem or all, takes it away.
 RECORD_OWNER = 'record'

@@ -25,9 +25,10 @@ from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Bas
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist, suggested_partition
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, Run, RunFailed, open_engine
-from ansible_collections.aitune.kernel.plugins.module_utils._persist import State, file_owners, file_targets
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import FACT_FILE, State, file_owners, file_targets
+from ansible_collections.aitune.kernel.plugins.module_utils._report import file_change
 from ansible_collections.aitune.kernel.plugins.module_utils._record import (
-    FACT_FILE, check_path, previous_record, verify_and_record)
+    applied_drift, check_path, previous_record, verify_and_record)
 from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import SUBSYSTEM_RUNS
 
 RECORD_SPEC = dict(
@@ -209,7 +210,7 @@ class ProfileRun(object):
     def file_changes(self):
         """``{path: created, updated or removed}`` over the whole run: each file from before its first write to
         after its last."""
-        return {path: 'created' if before is None else 'removed' if after is None else 'updated'
+        return {path: file_change(before, after)
                 for path, (before, after, dummy) in self.file_diffs.items() if before != after}
 
     def diffs(self):
@@ -261,7 +262,7 @@ def in_sync(engine, request, record, fact):
             and fact.get('collection_version') == record['collection_version']
             and fact.get('kernel_release') == engine.kernel.release
             and fact.get('reboot_required') is False and fact.get('restart_required') == [])
-    if not same or any(entry for name, entry in engine.drift().items() if name != record['path']):
+    if not same or applied_drift(engine):
         return None
     return 'already applied on %s, and every value and file reads back unchanged' % fact.get('applied_at')
 

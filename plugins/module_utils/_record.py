@@ -20,8 +20,6 @@ import json
 from ansible_collections.aitune.kernel.plugins.module_utils._run import RunFailed
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     FACTS_DIR, FILE_FACT, RECORD_OWNER, State, owned_file_kind)
-
-FACT_FILE = FACTS_DIR + '/aitune.fact'
 # Fields that describe what was applied; applied_at moves only when one of them does.
 RECORDED_FIELDS = ('mode', 'collection_version', 'settings_hash', 'kernel_release', 'knobs', 'subsystems',
                    'unsupported', 'not_permitted', 'reboot_required', 'restart_required')
@@ -60,6 +58,12 @@ def compose(request, kernel_release, previous):
     return fact
 
 
+def applied_drift(engine):
+    """What differs from what the collection applied, by knob name or file path. The records themselves are left out:
+    a missing or edited record is no drift of what was applied, and the next recorded run writes it again."""
+    return {name: entry for name, entry in engine.drift().items() if owned_file_kind(name) != FILE_FACT}
+
+
 def verify_and_record(engine, path, request, fail_on_drift=True):
     """Read back every value and persistence file the collection applied, then write the fact through the engine
     (behind its check-mode gate, its absence recorded first). Returns ``(changed, drift, fact, diffs)``; raises
@@ -68,10 +72,8 @@ def verify_and_record(engine, path, request, fail_on_drift=True):
     unreadable = State(engine.fs).unreadable
     if unreadable:
         raise RunFailed('reading back what was applied needs root: %s' % unreadable)
-    # The record itself is about to be written: a missing or edited one is not drift of what was applied. In check
-    # mode nothing was applied, so there is nothing to read back: the preview shows the record as it would be.
-    drift = {} if engine.check_mode else {
-        name: entry for name, entry in engine.drift().items() if owned_file_kind(name) != FILE_FACT}
+    # In check mode nothing was applied, so there is nothing to read back: the preview shows the record as it would be.
+    drift = {} if engine.check_mode else applied_drift(engine)
     if drift and fail_on_drift:
         raise RunFailed('read back after applying, these differ from what was applied: %s'
                         % ', '.join('%s (desired %s, live %s)' % (name, entry['desired'], entry['live'])

@@ -20,6 +20,11 @@ NOT_PERMITTED_STATE = 'not_permitted'
 STATES = (APPLIED, UNSUPPORTED, NOT_PERMITTED_STATE)
 
 
+def file_change(before, after):
+    """What a write did to a file, from its content before and after (None: absent): created, removed or updated."""
+    return 'created' if before is None else 'removed' if after is None else 'updated'
+
+
 def _shown(value):
     """A value in a diff: None is a file that does not exist (yet), such as a cgroup this run creates."""
     return '(absent)' if value is None else value
@@ -107,7 +112,7 @@ class Report(object):
 
     def file_changes(self):
         """``{path: created, updated or removed}`` for the files this run wrote (or would write)."""
-        return {path: 'created' if entry['before'] is None else 'removed' if entry['after'] is None else 'updated'
+        return {path: file_change(entry['before'], entry['after'])
                 for path, entry in self.files.items()}
 
     def result(self):

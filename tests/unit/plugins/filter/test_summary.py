@@ -8,7 +8,7 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.aitune.kernel.plugins.filter.summary import merge_file_changes, restore_summary, tune_summary
+from ansible_collections.aitune.kernel.plugins.filter.summary import restore_summary, tune_summary
 from ansible_collections.aitune.kernel.plugins.module_utils import _profile
 from ansible_collections.aitune.kernel.plugins.modules import profile, restore, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
@@ -77,12 +77,6 @@ def test_a_run_of_part_of_the_mode_says_it_is_not_recorded(make_host):
     host = make_host('6.12')
     lines = tune_summary(tune(host, run_tags=['memory']), 'balanced')
     assert lines[0].endswith('(a run of part of the mode: not recorded as the whole mode)')
-
-
-def test_file_changes_over_several_writes_of_one_run():
-    assert merge_file_changes({'a': 'created'}, {'a': 'updated'}) == {'a': 'created'}
-    assert merge_file_changes({'a': 'created'}, {'a': 'removed'}) == {}
-    assert merge_file_changes({'a': 'updated'}, {'a': 'removed', 'b': 'created'}) == {'a': 'removed', 'b': 'created'}
 
 
 def test_restore_lists_what_went_back_and_everything_it_removed(make_host):
