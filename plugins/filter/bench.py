@@ -122,17 +122,13 @@ def gate_verdict(gate, mode, canaries, hosts, play_hosts, report_md):
                        'rollout stops here. Report: %s' % (gate.get('reason'), ', '.join(hosts), report_md))
     if gate.get('regressed'):
         checks = [check for check in gate.get('checks') or [] if check.get('regressed')]
-        regressed = []
-        for check in checks:
-            if check['host'] not in regressed:
-                regressed.append(check['host'])
-        ratios = [str(round(ratio, 2)) for check in checks for ratio in check.get('ratios') or [] if ratio is not None]
         untouched = [other for other in play_hosts if other not in hosts]
-        return False, ('Canary gate failed: with the %s mode, %s under %s was worse than stock by more than x%.2f in '
-                       'every interleaved pair on %s (paired ratios %s). Canaries restored to stock: %s. The rollout '
+        return False, ('Canary gate failed: with the %s mode, %s under %s was worse than stock by more than x%.2f with '
+                       '95 %% confidence or in most interleaved pairs: %s. Canaries restored to stock: %s. The rollout '
                        'stops here; %s. Report: %s' % (
                            mode, gate.get('metric'), gate.get('condition'), gate.get('threshold'),
-                           ', '.join(regressed), ', '.join(ratios), ', '.join(hosts),
+                           '; '.join('%s: %s' % (check['host'], check.get('reason')) for check in checks),
+                           ', '.join(hosts),
                            'not touched: ' + ', '.join(untouched) if untouched else 'no other host was in this run',
                            report_md))
     return True, 'Canary gate passed: %s. The canaries keep the %s mode; report: %s' % (gate.get('reason'), mode,

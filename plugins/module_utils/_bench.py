@@ -10,8 +10,9 @@ module calls.
 The agent workload is measured with in-app CLOCK_MONOTONIC timestamps taken by its workers, with the host counters
 around each window. Everything is standard library, for targets running Python 3.8 or later. The rooms it draws on:
 _bench_options (the options and their checks), _bench_host (the host's counters and facts), _bench_worker (the
-worker program and its calibration), _bench_procs (process supervision and placement), _bench_tools (cyclictest, fio
-and GPU sampling), _bench_endpoint (the inference endpoint client) and _bench_stats (percentiles and summaries).
+worker program and its calibration), _bench_native (the same program in C, built on the target), _bench_procs
+(process supervision and placement), _bench_tools (cyclictest, fio and GPU sampling), _bench_endpoint (the inference
+endpoint client) and _bench_stats (percentiles and summaries).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,13 +29,14 @@ from array import array
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import run_endpoint
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import (
     BenchError, cgroup_pressure_path, counter_metrics, host_info, host_snapshot, online_cpus, system_metrics, utc_now)
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_native import NativeUnavailable, build_native_worker
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_options import validate_options
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_procs import Placement, ProcessSet, TerminationGuard
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import distribution, latency_summary, summarize_runs
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import (
     GpuSampler, cyclictest_argv, fio_argv, gpu_metrics, parse_cyclictest, parse_fio)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_worker import (
-    HOG_SOURCE, WORKER_SOURCE, default_calibration_file, spin_calibration)
+    HOG_SOURCE, PythonWorker, default_calibration_file, send_message, spin_calibration)
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist
 
 
@@ -71,6 +73,7 @@ class Bench(object):
         self.workers_placement = None
         self.load_placement = None
         self.iterations = None
+        self.worker = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------------
 
@@ -81,7 +84,7 @@ class Bench(object):
         results = {'tool': tool, 'workload': opts.get('workload') if tool == 'agent' else None,
                    'condition': opts.get('condition'), 'parameters': self.parameters(), 'runs': [],
                    'summary': None, 'host': host_info(), 'placement': None, 'pids': {'started': [], 'remaining': []},
-                   'warnings': self.warnings}
+                   'warnings': self.warnings, 'worker': None, 'worker_build': None}
         self.scratch = tempfile.mkdtemp(prefix='aitune-bench-')
         self.processes = ProcessSet(self.scratch)
         failure = None
@@ -114,6 +117,8 @@ class Bench(object):
                 'rate_hz', 'load_fraction', 'policy', 'priority', 'timer_slack_ns', 'cpus')
         params = {key: opts.get(key) for key in keys}
         params['primitive'] = self.primitive() if params['tool'] in (None, 'agent') else None
+        # The worker that actually ran, once select_worker has chosen it; none for the other tools.
+        params['worker'] = None
         for name in ('cyclictest', 'fio'):
             if params['tool'] == name and opts.get(name):
                 params[name] = dict(opts[name])
@@ -156,9 +161,10 @@ class Bench(object):
         opts = self.options
         if opts.get('timer_slack_ns') is not None:
             self.workers_placement.applied['timer_slack_ns'] = opts['timer_slack_ns']
+        self.worker = self.select_worker(results)
         calibration_path = opts.get('calibration_file') or default_calibration_file()
         results['host']['calibration'] = spin_calibration(
-            self.processes, self.python, calibration_path, opts.get('recalibrate'), not self.check_mode,
+            self.processes, self.worker, calibration_path, opts.get('recalibrate'), not self.check_mode,
             self.warnings)
         self.iterations = max(1, int(round(results['host']['calibration']['iterations_per_us'] * opts['compute_us'])))
         results['parameters']['iterations'] = self.iterations
@@ -169,9 +175,33 @@ class Bench(object):
                                      'wake latency will include a growing backlog' % (
                                          opts['rate_hz'], opts['workers'], opts['compute_us'], capacity))
 
+    def select_worker(self, results):
+        """The worker program the ``worker`` option asks for: the native one where it builds and passes its check
+        (required with ``native``), else the Python one, with a warning under ``auto`` that says why. The build lives
+        in the scratch directory (private, and removed when the run ends, however it ends)."""
+        wanted = self.options.get('worker') or 'auto'
+        worker = PythonWorker(self.python)
+        report = {'compiler': None, 'compiler_version': None, 'fallback': None, 'build_s': None}
+        results['worker_build'] = report
+        if wanted != 'python':
+            try:
+                worker = build_native_worker(self.processes, self.scratch)
+                report.update(worker.build_report())
+            except NativeUnavailable as exc:
+                report.update(compiler=exc.compiler, compiler_version=exc.compiler_version)
+                if wanted == 'native':
+                    raise BenchError('the native worker (worker: native) cannot be used: %s' % exc)
+                report['fallback'] = str(exc)
+                self.warnings.append('the native worker could not be used, so the Python worker ran, whose '
+                                     'interpreter adds to every step: %s' % exc)
+        results['worker'] = results['parameters']['worker'] = worker.kind
+        return worker
+
     def _note_unused_settings(self, tool):
         opts = self.options
         unused = [name for name in ('timer_slack_ns',) if opts.get(name) is not None]
+        # The default (auto) is no choice of the user's, so it is not reported as unused.
+        unused += [name for name in ('worker',) if opts.get(name) not in (None, 'auto')]
         if tool in ('fio', 'endpoint'):
             unused += [name for name in ('policy',) if opts.get(name)]
         if tool == 'endpoint':
@@ -202,10 +232,9 @@ class Bench(object):
                 'policy': opts.get('policy'), 'priority': opts.get('priority')}
 
     def start_worker(self, role, config, pass_fds):
-        child = self.processes.start(self.workers_placement.prefix + [self.python, '-c', WORKER_SOURCE], role,
-                                     pass_fds=pass_fds)
+        child = self.processes.start(self.workers_placement.prefix + self.worker.argv, role, pass_fds=pass_fds)
         self.workers_placement.place(child)
-        if not child.send(config):
+        if not send_message(child, self.worker, config):
             raise BenchError('%s (PID %d) exited before it got its settings%s' % (
                 role, child.pid, child.stderr_tail(prefix=': ')))
         return child
@@ -260,7 +289,7 @@ class Bench(object):
         stop_at = measure_from + int(opts['duration_s'] * 1e9)
         go = {'go': True, 'start_ns': start_ns, 'measure_from_ns': measure_from, 'stop_at_ns': stop_at}
         for child in children:
-            child.send(go)
+            send_message(child, self.worker, go)
         if not periodic:
             sleep_until_ns(start_ns)
             token = time.monotonic_ns()

@@ -98,8 +98,9 @@ class Charts(object):
         return self.svg(figure)
 
     def ratio_bars(self, scenario, label, baseline, per_host):
-        """Horizontal bars of the median paired ratio per host and metric, min–max as error bars, log scale. A ratio
-        that is not a change (noise, no effect) is drawn faded and hatched, so it does not read as one."""
+        """Horizontal bars of the median paired ratio per host and metric, its 95 % interval as error bars, log scale.
+        A ratio that is not a change (no effect, or no verdict) is drawn faded and hatched, so it does not read as
+        one."""
         metrics = [m for m in BAR_METRICS if any(m in host_metrics for host_metrics in per_host.values())]
         hosts = sorted(per_host)
         if not metrics or not hosts:
@@ -118,9 +119,11 @@ class Charts(object):
                     continue
                 ys.append(row + number * height)
                 widths.append(stats['median'])
-                low.append(stats['median'] - stats['min'])
-                high.append(stats['max'] - stats['median'])
-                extent.extend(value for value in (stats['min'], stats['max']) if value and value > 0)
+                # Without an interval (too few pairs) the bar stands alone: a min-max bar would look like one.
+                interval = (stats['low'], stats['high']) if stats.get('low') is not None else (stats['median'],) * 2
+                low.append(stats['median'] - interval[0])
+                high.append(interval[1] - stats['median'])
+                extent.extend(value for value in interval if value and value > 0)
                 bars[stats['change']][0].append(ys[-1])
                 bars[stats['change']][1].append(stats['median'])
             labelled = False
@@ -146,7 +149,7 @@ class Charts(object):
         axes.xaxis.set_minor_formatter(self.ticker.NullFormatter())
         axes.set_yticks([row + 0.4 - height / 2 for row in range(len(hosts))])
         axes.set_yticklabels(hosts)
-        axes.set_xlabel('%s / %s, median of paired ratios (below 1: lower; faded, hatched: noise or no effect)'
+        axes.set_xlabel('%s / %s, median of paired ratios (bars: 95 %% interval; faded, hatched: no change shown)'
                         % (label, baseline))
         axes.set_title('%s: %s vs %s per host' % (scenario, label, baseline), fontsize=10)
         axes.grid(True, axis='x', which='both', alpha=0.3)

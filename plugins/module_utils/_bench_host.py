@@ -183,6 +183,49 @@ def parse_proc_stat_cpu(text):
     raise ValueError('no aggregate cpu line in /proc/stat')
 
 
+def parse_proc_stat_busy(text):
+    """CPU ticks spent running tasks (user, nice and system, summed over the CPUs) from the aggregate ``cpu`` line of
+    ``/proc/stat``. Interrupt time is left out: it is charged to no process, so it could not be told apart."""
+    for line in text.splitlines():
+        if line.startswith('cpu '):
+            fields = [int(v) for v in line.split()[1:4]]
+            return sum(fields)
+    raise ValueError('no aggregate cpu line in /proc/stat')
+
+
+def parse_process_stat(text):
+    """(parent PID, CPU ticks) from a ``/proc/<pid>/stat`` text: user and system time of the process and of the
+    children it has reaped (a tool that finished before the window's last reading still counts as the benchmark's).
+    The command name may hold spaces and parentheses, so the fields are counted from its last ``)``."""
+    fields = text[text.rindex(')') + 2:].split()
+    return int(fields[1]), sum(int(value) for value in fields[11:15])
+
+
+def own_cpu_ticks(root_pid=None):
+    """CPU ticks used so far by this process and every process below it (the workers, the hogs, the tools): what the
+    benchmark itself costs, to be told apart from foreign work."""
+    root_pid = os.getpid() if root_pid is None else root_pid
+    children, ticks = {}, {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        text = read_text('/proc/%s/stat' % name)
+        if not text:
+            continue
+        try:
+            parent, used = parse_process_stat(text)
+        except (ValueError, IndexError):
+            continue
+        children.setdefault(parent, []).append(int(name))
+        ticks[int(name)] = used
+    total, queue = 0, [root_pid]
+    while queue:
+        pid = queue.pop()
+        total += ticks.get(pid, 0)
+        queue.extend(children.get(pid, ()))
+    return total
+
+
 def parse_cgroup_v2_path(text):
     """The unified-hierarchy path from a ``/proc/<pid>/cgroup`` text, or None."""
     for line in (text or '').splitlines():
@@ -232,6 +275,8 @@ def host_snapshot(pids=(), cgroup_pressure=None):
                 'cgroup_psi': parse_pressure(read_text(cgroup_pressure)).get('some') if cgroup_pressure else None}
     stat = read_text('/proc/stat')
     snapshot['steal'] = parse_proc_stat_cpu(stat) if stat else None
+    snapshot['busy'] = parse_proc_stat_busy(stat) if stat else None
+    snapshot['own'] = own_cpu_ticks()
     return snapshot
 
 
@@ -250,11 +295,20 @@ def counter_metrics(before, after, steps):
     return metrics
 
 
+def foreign_cpu_pct(before, after, all_ticks):
+    """The share of all CPU time in the window that processes other than the benchmark's ran (the noise monitor), or
+    None without the counters."""
+    if before.get('busy') is None or after.get('busy') is None or 'own' not in before or not all_ticks:
+        return None
+    foreign = (after['busy'] - before['busy']) - (after['own'] - before['own'])
+    return round(max(0.0, foreign * 100.0 / all_ticks), 3)
+
+
 def system_metrics(before, after, window_us=None):
     if window_us is None:
         window_us = (after['t_ns'] - before['t_ns']) / 1000.0
     metrics = {'psi_cpu_some_avg10': None, 'psi_cpu_some_pct': None, 'cgroup_psi_cpu_some_avg10': None,
-               'cgroup_psi_cpu_some_pct': None, 'steal_pct': None}
+               'cgroup_psi_cpu_some_pct': None, 'steal_pct': None, 'foreign_cpu_pct': None}
     for key, prefix in (('psi', 'psi'), ('cgroup_psi', 'cgroup_psi')):
         if before.get(key) and after.get(key) and window_us > 0:
             metrics[prefix + '_cpu_some_avg10'] = after[key].get('avg10')
@@ -263,6 +317,7 @@ def system_metrics(before, after, window_us=None):
     if before.get('steal') and after.get('steal'):
         ticks = after['steal'][1] - before['steal'][1]
         metrics['steal_pct'] = round((after['steal'][0] - before['steal'][0]) * 100.0 / ticks, 3) if ticks else 0.0
+        metrics['foreign_cpu_pct'] = foreign_cpu_pct(before, after, ticks)
     load = (read_text('/proc/loadavg') or '').split()
     for index, name in enumerate(('loadavg_1', 'loadavg_5', 'loadavg_15')):
         metrics[name] = float(load[index]) if len(load) > index else None

@@ -25,6 +25,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import 
 TOOLS = ('agent', 'cyclictest', 'fio', 'endpoint')
 WORKLOADS = ('ring', 'periodic')
 CONDITIONS = ('idle', 'load')
+# The agent workload's worker program: the C one where it builds (auto), the C one or nothing, or the Python one.
+WORKERS = ('auto', 'native', 'python')
 # The tuning modes a benchmark run applies, each by the role of its name.
 MODES = ('conservative', 'balanced', 'aggressive')
 
@@ -36,6 +38,7 @@ ARGUMENT_SPEC = dict(
     workload=dict(type='str', default='ring', choices=list(WORKLOADS)),
     condition=dict(type='str', default='idle', choices=list(CONDITIONS)),
     workers=dict(type='int', default=2),
+    worker=dict(type='str', default='auto', choices=list(WORKERS)),
     compute_us=dict(type='int', default=100),
     duration_s=dict(type='float', default=10.0),
     warmup_s=dict(type='float', default=1.0),
@@ -124,6 +127,8 @@ def validate_options(opts):
     for name in ARGUMENT_SPEC:
         if name in LIMITS:
             check_range(LIMITS, name, opts.get(name))
+    if opts.get('worker') not in (None,) + WORKERS:
+        raise BenchError('worker must be one of %s, got %s' % (', '.join(WORKERS), opts['worker']))
     validate_policy(opts)
     validate_slice(opts.get('slice'))
     validate_slice(opts.get('load_slice'), 'load_slice')

@@ -13,12 +13,17 @@ the latency_bench calls each arm makes. The role then only carries the plan out.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import random
+
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import check_endpoint_settings
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError, check_range
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_options import (
-    ARGUMENT_SPEC as MEASURE_SPEC, CONDITIONS, LIMITS, MODES, TOOL_SETTINGS, TOOLS, WORKLOADS)
+    ARGUMENT_SPEC as MEASURE_SPEC, CONDITIONS, LIMITS, MODES, TOOL_SETTINGS, TOOLS, WORKERS, WORKLOADS)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import (
     check_cyclictest_settings, check_fio_settings)
+
+# The plan's own numbers beside latency_bench's: the seed of the rounds' shuffled order.
+PLAN_LIMITS = dict(LIMITS, seed=(0, 2 ** 31 - 1))
 
 STOCK = 'stock'
 
@@ -43,15 +48,17 @@ ARGUMENT_SPEC = dict(
     gate_metric=dict(type='str', default='wake_p99_us'),
     gate_condition=dict(type='str', default='load'),
     gate_threshold=dict(type='float', default=1.10),
+    seed=dict(type='int'),
+    worker=dict(type='list', elements='str', default=['auto']),
 )
 ARGUMENT_SPEC.update((name, dict(type=MEASURE_SPEC[name]['type'])) for name in PASSED_ON)
 
 # The numbers, in the order their problems are listed.
-NUMBERS = ('interleave', 'gate_interleave', 'workers', 'compute_us', 'duration_s', 'warmup_s', 'repetitions',
+NUMBERS = ('interleave', 'gate_interleave', 'seed', 'workers', 'compute_us', 'duration_s', 'warmup_s', 'repetitions',
            'rate_hz', 'load_fraction', 'gate_threshold')
 
 # The lists, with the words each takes.
-LISTS = (('modes', MODES), ('conditions', CONDITIONS), ('tools', TOOLS))
+LISTS = (('modes', MODES), ('conditions', CONDITIONS), ('tools', TOOLS), ('worker', WORKERS))
 
 # Where a refusal of an empty list says more than which words it takes.
 NOTHING_GIVEN = {'modes': 'no mode to benchmark: set -e mode=balanced or aitune_bench_modes'}
@@ -121,7 +128,7 @@ def settings_problems(settings):
     problems = []
     for setting in NUMBERS:
         try:
-            check_range(LIMITS, setting, settings.get(setting), variable_of(setting))
+            check_range(PLAN_LIMITS, setting, settings.get(setting), variable_of(setting))
         except BenchError as exc:
             problems.append(str(exc))
     lists = {setting: as_list(settings.get(setting)) for setting, dummy in LISTS}
@@ -140,25 +147,50 @@ def arm(pair, mode=None):
             'step': 'round %d, %s arm' % (pair, label)}
 
 
-def round_plan(modes, rounds):
-    """The arms of each round, in the order they run: stock, then each mode in the order given (each applied from
-    stock). The arms of a round share its number as their pair, so the report compares each mode with the stock arm of
-    its own round. Any other order within a round, a shuffled one say, is a change of this function alone."""
-    return [[arm(number)] + [arm(number, mode) for mode in modes] for number in range(1, rounds + 1)]
+def new_seed():
+    """A seed for a run that was given none, from the system's randomness; the plan and the report carry it, so the
+    run's order can be laid out again."""
+    return random.SystemRandom().randrange(1, 2 ** 31)
 
 
-def measure_calls(settings, tools, conditions):
-    """One latency_bench call per tool and condition, in this order, for every arm; each call has its own tool's
-    settings only (the workload for the agent, aitune_bench_endpoint for the endpoint and so on)."""
+def round_plan(modes, rounds, seed):
+    """The arms of each round, in the order they run: stock and every mode once (each mode applied from stock), in an
+    order shuffled afresh for each round by a generator seeded with ``seed``, so slow drift (a neighbour's job, heat,
+    the page cache) falls on every arm alike instead of on the last ones. The arms of a round share its number as
+    their pair, so the report compares each mode with the stock arm of its own round."""
+    shuffler = random.Random(seed)
+    plan = []
+    for number in range(1, rounds + 1):
+        arms = [arm(number)] + [arm(number, mode) for mode in modes]
+        shuffler.shuffle(arms)
+        plan.append(arms)
+    return plan
+
+
+def finishing_mode(modes, arms, restore):
+    """The mode to apply once more after the last arm: a run of one mode that keeps it (as tune.yml would leave the
+    host, and as the canary gate needs) whose shuffled last arm was the stock one."""
+    if restore or len(modes) != 1 or arms[-1]['mode']:
+        return None
+    return modes[0]
+
+
+def measure_calls(settings, tools, conditions, workers):
+    """One latency_bench call per tool and condition (and, for the agent, per worker), in this order, for every arm;
+    each call has its own tool's settings only (the workload and worker for the agent, aitune_bench_endpoint for the
+    endpoint and so on)."""
     calls = []
     for tool in tools:
         for condition in conditions:
-            call = {'name': '%s/%s' % (tool, condition), 'tool': tool, 'condition': condition}
-            if tool == 'agent':
-                call['workload'] = settings['workload']
-            elif settings.get(tool):
-                call[tool] = settings[tool]
-            calls.append(call)
+            for worker in workers if tool == 'agent' else [None]:
+                call = {'name': '%s/%s' % (tool, condition), 'tool': tool, 'condition': condition}
+                if tool == 'agent':
+                    call.update(workload=settings['workload'], worker=worker)
+                    if len(workers) > 1:
+                        call['name'] = '%s-%s/%s' % (tool, worker, condition)
+                elif settings.get(tool):
+                    call[tool] = settings[tool]
+                calls.append(call)
     return calls
 
 
@@ -181,19 +213,28 @@ def plan_run(settings):
         modes, conditions, rounds = modes[:1], [settings['gate_condition']], settings['gate_interleave']
     else:
         conditions, rounds = as_list(settings['conditions']), settings['interleave']
-    arms = [planned for planned_round in round_plan(modes, rounds) for planned in planned_round]
+    seed = settings['seed'] if settings.get('seed') is not None else new_seed()
+    rounds_of_arms = round_plan(modes, rounds, seed)
+    arms = [planned for planned_round in rounds_of_arms for planned in planned_round]
     # Restore when asked; unasked, a single mode stays on the host as tune.yml would leave it, while a comparison of
     # several has no chosen mode to keep and ends at stock.
     restore = settings['restore'] if settings.get('restore') is not None else len(modes) > 1
+    finish = finishing_mode(modes, arms, restore)
     return {
         'gate': settings['gate'],
         'modes': modes,
         'conditions': conditions,
         'tools': tools,
         'rounds': rounds,
+        'seed': seed,
+        'order': [[planned['label'] for planned in planned_round] for planned_round in rounds_of_arms],
         'arms': arms,
-        'calls': measure_calls(settings, tools, conditions),
+        'calls': measure_calls(settings, tools, conditions, as_list(settings['worker'])),
         'restore': restore,
-        'final_mode': arms[-1]['mode'],
+        'finish_in': finish,
+        'final_mode': finish or arms[-1]['mode'],
+        # What bench_report shows of the plan (the calls stay out: an endpoint's settings may hold its API key).
+        'report_plan': {'seed': seed, 'rounds': rounds,
+                        'order': [[planned['label'] for planned in planned_round] for planned_round in rounds_of_arms]},
         'title': title_of(settings, modes, rounds),
     }

@@ -11,8 +11,8 @@ __metaclass__ = type
 
 import html
 
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import scenario_of
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import BETTER, MIN_PAIRS, MIN_PAIRS_NOISY, WORSE, plural
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_interval import CONFIDENCE, MIN_PAIRS
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import BETTER, NO_EFFECT, WORSE, plural
 
 # Metrics in the tables, in this order; report.json has all of them.
 TABLE_METRICS = (
@@ -40,8 +40,11 @@ body { font-family: sans-serif; margin: 2em auto; max-width: 72em; color: #222; 
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+td:nth-child(2), td:nth-child(3), td:nth-child(4) { white-space: nowrap; }
 th { background: #f3f3f3; }
-.better { color: #1a7f37; } .worse { color: #b42318; } .noise { color: #6b6b6b; }
+.better { color: #1a7f37; font-weight: bold; } .worse { color: #b42318; font-weight: bold; }
+.no-effect { color: #6b6b6b; } .no-verdict { color: #6b6b6b; font-style: italic; }
+.harm { background: #fdecea; padding: 0.5em; } .no-harm { background: #e7f6ec; padding: 0.5em; }
 .noisy { background: #f3f3f3; padding: 0.5em; }
 .gate-ok { background: #e7f6ec; padding: 0.5em; } .gate-regressed { background: #fdecea; padding: 0.5em; }
 figure { margin: 0.5em 0 1.5em; } svg { max-width: 100%; height: auto; }
@@ -72,40 +75,50 @@ def fmt_number(value):
 
 
 def fmt_value(stats, metric):
-    """``3904 µs [3512–4121]`` (median over arms, min and max)."""
+    """``3904 µs, CV 0.12``: the median over the arm's rounds and its coefficient of variation over them."""
     if not stats or stats.get('median') is None:
         return 'n/a'
     text = fmt_number(stats['median']) + unit_of(metric)
-    if stats.get('min') is not None and stats['min'] != stats['max']:
-        text += ' [%s–%s]' % (fmt_number(stats['min']), fmt_number(stats['max']))
+    if stats.get('cv') is not None:
+        text += ', CV %.2f' % stats['cv']
     return text
 
 
-def fmt_ratio(ratio_stats, delta_pct, verdict):
-    """``×0.503 [0.487–0.518] (−49.7 %)`` for a stated change; otherwise the median ratio with what it is, such as
-    ``×0.599 — noise: 1 pair, 5 needed`` or ``×0.912 [0.61–1.3] — no effect: pairs disagree (3 of 5 lower)``."""
-    if not ratio_stats or ratio_stats.get('median') is None:
+def fmt_ratio(stats):
+    """``×0.503 [0.487–0.518]``: the median paired ratio with its 95 % interval, or alone where there is none."""
+    if not stats or stats.get('median') is None:
         return 'n/a'
-    text = '×%s' % fmt_number(ratio_stats['median'])
-    if shows_range(ratio_stats, verdict):
-        text += ' [%s–%s]' % (fmt_number(ratio_stats['min']), fmt_number(ratio_stats['max']))
-    if verdict['effect'] not in (BETTER, WORSE):
-        return '%s — %s: %s' % (text, verdict['effect'], verdict['reason'])
-    return text + (' (%+.1f %%)' % delta_pct).replace('-', '−')
+    text = '×%s' % fmt_number(stats['median'])
+    if stats.get('low') is not None:
+        text += ' [%s–%s]' % (fmt_number(stats['low']), fmt_number(stats['high']))
+    return text
 
 
-def shows_range(ratio_stats, verdict):
-    """Whether a ratio gets its [min–max]: a range over fewer pairs (or hosts) than a verdict needs looks like an
-    interval but is not one."""
-    enough = verdict['effect'] in (BETTER, WORSE) or ratio_stats['n'] >= verdict.get('needed', MIN_PAIRS)
-    return enough and ratio_stats['min'] != ratio_stats['max']
+def fmt_pairs(verdict):
+    """``6 of 7``: the pairs in which the mode did better."""
+    if not verdict or not verdict.get('pairs'):
+        return 'n/a'
+    return '%d of %d' % (verdict['better_pairs'], verdict['pairs'])
 
 
-def direction_class(verdict):
-    """The CSS class of a ratio: green or red only for a stated change, grey for noise and no effect."""
-    if not verdict or verdict['effect'] is None:
+def fmt_verdict(verdict, delta_pct):
+    """``better (−49.7 %)``, ``worse (+24.0 %)``, ``no effect: the interval includes x1`` or ``no verdict: ...``."""
+    if not verdict or (verdict['effect'] is None and not verdict.get('reason')):
+        return 'n/a'
+    if verdict['effect'] in (BETTER, WORSE):
+        return ('%s (%+.1f %%)' % (verdict['effect'], delta_pct)).replace('-', '−')
+    if verdict['effect'] == NO_EFFECT:
+        return 'no effect: %s' % verdict['reason'] if verdict.get('reason') else NO_EFFECT
+    return 'no verdict: %s' % verdict['reason']
+
+
+def verdict_class(verdict):
+    """The CSS class of a verdict: the colour follows the verdict, never the ratio's direction."""
+    if not verdict:
         return ''
-    return verdict['effect'] if verdict['effect'] in (BETTER, WORSE) else 'noise'
+    if verdict['effect'] in (BETTER, WORSE):
+        return verdict['effect']
+    return 'no-effect' if verdict['effect'] == NO_EFFECT else 'no-verdict'
 
 
 def table_rows(metrics):
@@ -122,23 +135,27 @@ SUMMARY_METRICS = ('wake_p50_us', 'wake_p99_us', 'wake_p999_us', 'steps_per_s', 
 
 
 def summary_ratio(stats):
-    """``x0.00651 [0.00633-0.00732] (-99.3 %)`` for a stated change, ``x0.599 (noise: 1 pair, 5 needed)`` otherwise."""
-    ratio_stats, verdict = stats['ratio'], stats['verdict']
-    text = 'x%.3g' % ratio_stats['median']
-    if shows_range(ratio_stats, verdict):
-        text += ' [%.3g-%.3g]' % (ratio_stats['min'], ratio_stats['max'])
+    """``x0.00651 [0.00633-0.00732] 7/7 better (-99.3 %)``, ``x0.912 [0.61-1.3] 3/5 no effect``, or
+    ``x0.599 1/1 (no verdict: too few rounds for an interval: 1 pair, 6 needed)``."""
+    ratio, verdict = stats['ratio'], stats['verdict']
+    text = 'x%.3g' % ratio['median']
+    if ratio.get('low') is not None:
+        text += ' [%.3g-%.3g]' % (ratio['low'], ratio['high'])
+    text += ' %d/%d' % (verdict['better_pairs'], verdict['pairs'])
     if verdict['effect'] in (BETTER, WORSE):
-        return text + ' (%+.1f %%)' % stats['delta_pct']
-    return '%s (%s: %s)' % (text, verdict['effect'], verdict['reason'])
+        return text + ' %s (%+.1f %%)' % (verdict['effect'], stats['delta_pct'])
+    if verdict['effect'] == NO_EFFECT:
+        return text + ' no effect'
+    return '%s (no verdict: %s)' % (text, verdict['reason'])
 
 
 def noisy_line(scenario, findings):
-    return 'noisy: %s: %s: treat its ratios as noise unless %d or more pairs agree' % (
-        scenario, '; '.join(findings), MIN_PAIRS_NOISY)
+    return 'foreign load: %s: %s' % (scenario, '; '.join(findings))
 
 
 def gate_heading(gate):
-    return 'Gate (%s under %s, x%.2f in every pair)' % (gate['metric'], gate['condition'], gate['threshold'])
+    return 'Gate (%s under %s: fails when worse than x%.2f with 95 %% confidence or in most pairs)' % (
+        gate['metric'], gate['condition'], gate['threshold'])
 
 
 def host_gate_line(gate, host):
@@ -152,12 +169,33 @@ def host_gate_line(gate, host):
         '%s %s: %s' % (check['scenario'], check['label'], check['reason']) for check in regressed or checks))
 
 
+def harm_text(harm):
+    """``balanced ring-native/idle wake p99: x1.24 [1.1-1.4], worse in 7 of 7 pairs``."""
+    ratio, name = harm['ratio'], DISPLAY.get(harm['metric'], harm['metric'])
+    return '%s %s %s: x%.3g [%.3g-%.3g], worse in %d of %d pairs' % (
+        harm['label'], harm['scenario'], name, ratio['median'], ratio['low'], ratio['high'], harm['worse_pairs'],
+        ratio['n'])
+
+
+def plan_sentence(report):
+    """How the run was laid out: its rounds, their shuffled order's seed, and which worker ran the agent arms."""
+    plan, parts = report['plan'], []
+    if plan.get('rounds'):
+        parts.append('%s, every arm once per round in an order shuffled with seed %s' % (
+            plural(plan['rounds'], 'round'), plan.get('seed')))
+    if report['workers']:
+        parts.append('agent worker: %s' % ', '.join('%s (%s)' % (worker, plural(count, 'arm'))
+                                                    for worker, count in sorted(report['workers'].items())))
+    text = '; '.join(parts)
+    return text[:1].upper() + text[1:] + '.' if parts else ''
+
+
 def summary_lines(report):
-    """{host: [line]}: each scenario's comparisons in one line each and, when it was noisy, why; the gate's verdict
-    when a gate was asked for; then the p50 CV of every arm per round."""
+    """{host: [line]}: the run's layout, each scenario's comparisons in one line each, the arms measured under foreign
+    load, the gate's verdict when a gate was asked for, and the metrics a mode made worse."""
     lines = {}
     for host, scenarios in report['hosts'].items():
-        lines[host] = []
+        lines[host] = [plan_sentence(report)] if plan_sentence(report) else []
         for scenario, data in sorted(scenarios.items()):
             for label, comparison in sorted(data['comparisons'].items()):
                 parts = []
@@ -172,42 +210,46 @@ def summary_lines(report):
                 lines[host].append(noisy_line(scenario, data['noise']))
         if report['gate']['requested']:
             lines[host].append(host_gate_line(report['gate'], host))
-        cvs = {}
-        for arm in report['arms'][host]:
-            cv = arm['summary'].get('cv_p50')
-            if isinstance(cv, (int, float)):
-                cvs.setdefault('%s %s' % (scenario_of(arm), arm['label']), []).append('%g' % cv)
-        if cvs:
-            lines[host].append('p50 coefficient of variation over the repetitions, per round: ' + '; '.join(
-                '%s %s' % (key, '/'.join(values)) for key, values in cvs.items()))
+        harms = [harm_text(harm) for harm in report['harm'] if harm['host'] == host]
+        lines[host].append('worse with 95 %% confidence: %s' % ('; '.join(harms) if harms else 'nothing'))
     return lines
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Markdown
 
+HEADER = ('Metric', 'Before', 'After', 'Ratio [95 % CI]', 'Pairs better', 'Verdict')
+
+
 def markdown_table(rows):
-    lines = ['| Metric | Before | After | Δ |', '|---|---|---|---|']
-    lines += ['| %s |' % ' | '.join(row) for row in rows]
+    lines = ['| %s |' % ' | '.join(HEADER), '|%s' % ('---|' * len(HEADER))]
+    lines += ['| %s |' % ' | '.join(row[:len(HEADER)]) for row in rows]
     return '\n'.join(lines)
 
 
 def comparison_rows(comparison):
+    """(name, before, after, ratio, pairs, verdict text, verdict) per metric of a host's comparison."""
     rows = []
     for metric, name in table_rows(comparison['metrics']):
         values = comparison['metrics'][metric]
         rows.append((name, fmt_value(values['before'], metric), fmt_value(values['after'], metric),
-                     fmt_ratio(values['ratio'], values['delta_pct'], values['verdict']), values['verdict']))
+                     fmt_ratio(values['ratio']), fmt_pairs(values['verdict']),
+                     fmt_verdict(values['verdict'], values['delta_pct']), values['verdict']))
     return rows
 
 
 def fleet_rows(metrics):
+    """The same over the fleet: the hosts' medians, the median of their ratios with its spread over the hosts."""
     rows = []
     for metric, name in table_rows(metrics):
         values = metrics[metric]
+        spread = values['ratio']
+        ratio = '×%s' % fmt_number(spread['median']) if spread['median'] is not None else 'n/a'
+        if spread['median'] is not None and spread['min'] != spread['max']:
+            ratio += ' (hosts %s–%s)' % (fmt_number(spread['min']), fmt_number(spread['max']))
         rows.append((name, fmt_value({'median': values['before']}, metric),
-                     fmt_value({'median': values['after']}, metric),
-                     fmt_ratio(values['ratio'], values['delta_pct'], values['verdict']), values['verdict']))
+                     fmt_value({'median': values['after']}, metric), ratio, plural(len(values['hosts']), 'host'),
+                     fmt_verdict(values['verdict'], values['delta_pct']), values['verdict']))
     return rows
 
 
@@ -221,23 +263,35 @@ def gate_sentence(gate):
 
 
 INTRODUCTION = (
-    'Generated %s. Before is the %s arm; Δ is the median of the paired ratios After/Before over the interleaved '
-    'pairs. A Δ is a change, given with its [min–max] and percent, only when at least %d pairs (%d where the '
-    'scenario was noisy) all moved the same way; otherwise it is marked as noise (too few pairs) or no effect '
-    '(pairs disagree).')
+    'Generated %s. Before is the %s arm and After the mode, each the median over the rounds with its coefficient '
+    'of variation (CV) over them. Ratio is the median of the paired ratios After/Before, each pair from one round, '
+    'with its %d %% bootstrap confidence interval over the rounds; Pairs better counts the rounds in which the mode '
+    'did better. The verdict is a change (better or worse, coloured) only where the interval lies on one side of ×1 '
+    'and the Wilcoxon signed-rank test of the pairs agrees (p < %.2f); an interval that includes ×1 is no effect; '
+    'with fewer than %d pairs there is no interval and no verdict.')
 
 
 def introduction(report, code):
-    return INTRODUCTION % (report['generated_at'], code(report['baseline_label']), MIN_PAIRS, MIN_PAIRS_NOISY)
+    return INTRODUCTION % (report['generated_at'], code(report['baseline_label']), round(CONFIDENCE * 100),
+                           1 - CONFIDENCE, MIN_PAIRS)
 
 
 def noisy_sentence(scenario, findings):
-    return '%s was noisy: %s. Treat its ratios as noise unless %d or more pairs agree.' % (
-        scenario, '; '.join(findings), MIN_PAIRS_NOISY)
+    return 'Measured under foreign load in %s: %s. Their pairs count as the others do; the intervals carry the ' \
+           'extra spread.' % (scenario, '; '.join(findings))
+
+
+HARM_HEADING = 'Do no harm: what a mode makes worse with 95 % confidence'
+
+
+def harm_items(report):
+    return [harm['host'] + ': ' + harm_text(harm) for harm in report['harm']]
 
 
 def render_markdown(report):
     out = ['# %s' % report['title'], '', introduction(report, lambda text: '`%s`' % text), '']
+    if plan_sentence(report):
+        out += [plan_sentence(report), '']
     if gate_sentence(report['gate']):
         out += [gate_sentence(report['gate']), '']
     if report['fleet'] and len(report['hosts']) > 1:
@@ -246,7 +300,7 @@ def render_markdown(report):
             for label, metrics in labels.items():
                 hosts = max((len(v['hosts']) for v in metrics.values()), default=0)
                 out += ['### %s: %s vs %s (%s)' % (scenario, label, report['baseline_label'], plural(hosts, 'host')), '',
-                        markdown_table([row[:4] for row in fleet_rows(metrics)]), '']
+                        markdown_table(fleet_rows(metrics)), '']
     for host, scenarios in sorted(report['hosts'].items()):
         out += ['## %s' % host, '']
         for scenario, data in sorted(scenarios.items()):
@@ -256,12 +310,14 @@ def render_markdown(report):
             for label, comparison in data['comparisons'].items():
                 pairs = plural(len(comparison['pairs']), 'pair')
                 out += ['### %s: %s vs %s (%s)' % (scenario, label, report['baseline_label'], pairs), '',
-                        markdown_table([row[:4] for row in comparison_rows(comparison)]), '']
+                        markdown_table(comparison_rows(comparison)), '']
             if data['noise']:
                 out += [noisy_sentence(scenario, data['noise']), '']
     if report['warnings']:
         out += ['## Warnings', ''] + ['- %s' % warning for warning in report['warnings']] + ['']
-    return '\n'.join(out)
+    out += ['## %s' % HARM_HEADING, '']
+    out += ['- %s' % item for item in harm_items(report)] or ['Nothing: no metric is worse with 95 % confidence.']
+    return '\n'.join(out) + '\n'
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -269,13 +325,24 @@ def render_markdown(report):
 
 def html_table(rows):
     escape = html.escape
-    lines = ['<table>', '<tr><th>Metric</th><th>Before</th><th>After</th><th>Δ</th></tr>']
-    for name, before, after, delta, verdict in rows:
-        css = direction_class(verdict)
-        lines.append('<tr><td>%s</td><td>%s</td><td>%s</td><td%s>%s</td></tr>' % (
-            escape(name), escape(before), escape(after), ' class="%s"' % css if css else '', escape(delta)))
+    lines = ['<table>', '<tr>%s</tr>' % ''.join('<th>%s</th>' % escape(name) for name in HEADER)]
+    for name, before, after, ratio, pairs, verdict_text, verdict in rows:
+        css = ' class="%s"' % verdict_class(verdict) if verdict_class(verdict) else ''
+        lines.append('<tr><td>%s</td><td>%s</td><td>%s</td><td%s>%s</td><td>%s</td><td%s>%s</td></tr>' % (
+            escape(name), escape(before), escape(after), css, escape(ratio), escape(pairs), css,
+            escape(verdict_text)))
     lines.append('</table>')
     return '\n'.join(lines)
+
+
+def html_harm(report):
+    escape = html.escape
+    items = harm_items(report)
+    if not items:
+        return '<h2>%s</h2><p class="no-harm">Nothing: no metric is worse with 95 %% confidence.</p>' % escape(
+            HARM_HEADING)
+    return '<h2>%s</h2><ul class="harm">%s</ul>' % (escape(HARM_HEADING),
+                                                    ''.join('<li>%s</li>' % escape(item) for item in items))
 
 
 def render_html(report, charts):
@@ -285,6 +352,8 @@ def render_html(report, charts):
            '<title>%s</title>' % escape(report['title']), '<style>%s</style></head><body>' % CSS,
            '<h1>%s</h1>' % escape(report['title']),
            '<p>%s</p>' % introduction(report, lambda text: '<code>%s</code>' % escape(text))]
+    if plan_sentence(report):
+        out.append('<p>%s</p>' % escape(plan_sentence(report)))
     if gate_sentence(gate):
         out.append('<p class="%s">%s</p>' % ('gate-regressed' if gate['regressed'] else 'gate-ok',
                                              escape(gate_sentence(gate))))
@@ -316,5 +385,6 @@ def render_html(report, charts):
                 out.append('<figure>%s</figure>' % svg)
     if report['warnings']:
         out.append('<h2>Warnings</h2><ul>%s</ul>' % ''.join('<li>%s</li>' % escape(w) for w in report['warnings']))
+    out.append(html_harm(report))
     out.append('</body></html>')
     return '\n'.join(out) + '\n'

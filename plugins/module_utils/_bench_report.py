@@ -20,11 +20,12 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_charts import draw_charts
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_render import render_html, render_markdown, summary_lines
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_interval import ratio_interval
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import (
-    DEFAULT_GATE_CONDITION, DEFAULT_GATE_METRIC, DEFAULT_GATE_THRESHOLD, compare_fleet, compare_host, gate_hosts, ratio,
-    scenario_of)
+    DEFAULT_GATE_CONDITION, DEFAULT_GATE_METRIC, DEFAULT_GATE_THRESHOLD, coefficient_of_variation, compare_fleet,
+    compare_host, scenario_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import (
-    MIN_PAIRS, MIN_PAIRS_NOISY, fleet_verdict, noise_findings, ratio_verdict)
+    fleet_verdict, gate_hosts, harm_list, noise_findings, ratio_verdict)
 
 ARGUMENT_SPEC = dict(
     results=dict(type='dict', required=True),
@@ -37,7 +38,11 @@ ARGUMENT_SPEC = dict(
     gate_threshold=dict(type='float', default=DEFAULT_GATE_THRESHOLD),
     charts=dict(type='bool', default=True),
     gate=dict(type='bool', default=False),
+    plan=dict(type='dict', default={}),
 )
+
+# The bootstrap's seed where the run's plan gives none: the same arms always give the same intervals.
+DEFAULT_BOOTSTRAP_SEED = 0
 
 NESTED_KEYS = ('benchmark', 'results', 'ansible_module_results')
 TIMESTAMP = re.compile(r'^[A-Za-z0-9._-]{1,64}$')
@@ -97,13 +102,38 @@ def requested_gate(params, hosts):
         return {'requested': False, 'metric': params['gate_metric'], 'condition': params['gate_condition'],
                 'threshold': params['gate_threshold'], 'evaluated': False, 'regressed': False,
                 'reason': 'no gate was asked for', 'checks': []}
-    gate = gate_hosts(hosts, params['gate_metric'], params['gate_condition'], params['gate_threshold'])
+    gate = gate_hosts(hosts, params['gate_metric'], params['gate_condition'], params['gate_threshold'],
+                      bootstrap_seed(params))
     gate['requested'] = True
     return gate
 
 
+def bootstrap_seed(params):
+    seed = (params.get('plan') or {}).get('seed')
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else DEFAULT_BOOTSTRAP_SEED
+
+
+def judge_scenario(host, scenario, data, arms, seed, warnings):
+    """Each label's CV over its rounds, the arms measured under foreign load, and every paired ratio's interval and
+    verdict."""
+    for info in data['labels'].values():
+        for stats in info['metrics'].values():
+            cv = coefficient_of_variation(stats.get('values') or [])
+            stats['cv'] = None if cv is None else round(cv, 4)
+    data['noise'] = noise_findings([arm for arm in arms if scenario_of(arm) == scenario], data['condition'])
+    for label, comparison in data['comparisons'].items():
+        if not comparison['pairs']:
+            warnings.append('%s %s: no pair index is shared by the baseline and %s' % (host, scenario, label))
+        for metric, values in comparison['metrics'].items():
+            values['ratio'] = ratio_interval(values.pop('ratios'), seed)
+            values['verdict'] = ratio_verdict(metric, values['ratio'])
+            median = values['ratio']['median']
+            values['delta_pct'] = None if median is None else round((median - 1) * 100.0, 2)
+
+
 def build_report(params, hosts_arms, generated_at):
     baseline = params['baseline_label']
+    seed = bootstrap_seed(params)
     warnings = []
     hosts = {}
     for host, arms in sorted(hosts_arms.items()):
@@ -111,15 +141,7 @@ def build_report(params, hosts_arms, generated_at):
         for scenario, data in hosts[host].items():
             if baseline not in data['labels']:
                 warnings.append('%s %s has no %s arm; its arms are listed but not compared' % (host, scenario, baseline))
-            data['noise'] = noise_findings([arm for arm in arms if scenario_of(arm) == scenario], data['condition'])
-            needed = MIN_PAIRS_NOISY if data['noise'] else MIN_PAIRS
-            for label, comparison in data['comparisons'].items():
-                if not comparison['pairs']:
-                    warnings.append('%s %s: no pair index is shared by %s and %s' % (host, scenario, baseline, label))
-                for metric, values in comparison['metrics'].items():
-                    values['verdict'] = ratio_verdict(metric, [
-                        ratio(pair['before'].get(metric), pair['after'].get(metric))
-                        for pair in comparison['gate_pairs']], needed)
+            judge_scenario(host, scenario, data, arms, seed, warnings)
     fleet = compare_fleet(hosts)
     for scenario, labels in fleet.items():
         for label, metrics in labels.items():
@@ -128,8 +150,18 @@ def build_report(params, hosts_arms, generated_at):
                                  for host in values['hosts']]
                 values['verdict'] = fleet_verdict(host_verdicts)
     return {'title': params['title'], 'generated_at': generated_at, 'baseline_label': baseline,
-            'hosts': hosts, 'fleet': fleet, 'gate': requested_gate(params, hosts), 'warnings': warnings,
-            'arms': hosts_arms}
+            'plan': params.get('plan') or {}, 'hosts': hosts, 'fleet': fleet, 'gate': requested_gate(params, hosts),
+            'harm': harm_list(hosts), 'warnings': warnings, 'arms': hosts_arms, 'workers': workers_of(hosts_arms)}
+
+
+def workers_of(hosts_arms):
+    """Which agent worker ran the arms: ``{'native': n, 'python': m}`` counted over every host's arms."""
+    counts = {}
+    for arms in hosts_arms.values():
+        for arm in arms:
+            if arm.get('worker'):
+                counts[arm['worker']] = counts.get(arm['worker'], 0) + 1
+    return counts
 
 
 def public_hosts(hosts):
@@ -186,5 +218,5 @@ def write_report(params, check_mode):
         except (IOError, OSError) as exc:
             raise ReportError('writing the report to %s: %s' % (report_dir, exc))
     result = dict(report_dir=report_dir, files=files, gate=report['gate'], hosts=public['hosts'],
-                  fleet=report['fleet'], summary=summary_lines(report))
+                  fleet=report['fleet'], harm=report['harm'], summary=summary_lines(report))
     return result, report['warnings']

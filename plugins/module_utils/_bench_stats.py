@@ -3,11 +3,12 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""Statistics of the latency benchmark: percentiles, run summaries, paired ratios, the regression gate, and the
-comparison of arms per host and over the fleet.
+"""Statistics of the latency benchmark: percentiles, run summaries, paired ratios, and the comparison of arms per host
+and over the fleet.
 
-Pure functions of numbers and result dicts, with no I/O: latency_bench summarises its runs with them on the target,
-and bench_report compares the arms and evaluates the gate with the same code on the controller.
+Pure functions of numbers and result dicts in the standard library, with no I/O: latency_bench summarises its runs
+with them on the target, and bench_report pairs the arms with the same code on the controller (where _bench_interval
+and _bench_verdict then judge the ratios).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -132,45 +133,16 @@ def is_worse(metric, before, after, threshold):
     return after > before * threshold
 
 
-def evaluate_gate(pairs, metric=DEFAULT_GATE_METRIC, threshold=DEFAULT_GATE_THRESHOLD):
-    """The regression gate over interleaved pairs.
-
-    ``pairs`` is a list of ``{'before': {metric: value}, 'after': {metric: value}}`` (one per interleaved pair, the
-    before arm being the untuned baseline). The tuned arm counts as regressed only when it is worse by more than
-    ``threshold`` (a factor, 1.10 meaning 10 %) in every pair that has the metric: one noisy pair cannot fail a
-    rollout, and one lucky pair cannot hide a regression either, since it never makes a failure pass where all pairs
-    agree.
-    """
-    if threshold is None or threshold < 1:
-        raise ValueError('the gate threshold is a factor of at least 1, got %r' % (threshold,))
-    checked = []
-    for pair in pairs:
-        before = (pair.get('before') or {}).get(metric)
-        after = (pair.get('after') or {}).get(metric)
-        worse = is_worse(metric, before, after, threshold)
-        if worse is not None:
-            checked.append({'before': before, 'after': after, 'ratio': ratio(before, after), 'worse': worse})
-    regressed = bool(checked) and all(item['worse'] for item in checked)
-    if not checked:
-        reason = 'no pair has %s in both arms' % metric
-    elif regressed:
-        reason = '%s is worse by more than x%.2f in all %d pairs' % (metric, threshold, len(checked))
-    else:
-        reason = '%s is worse by more than x%.2f in %d of %d pairs' % (
-            metric, threshold, sum(1 for item in checked if item['worse']), len(checked))
-    return {'metric': metric, 'threshold': threshold, 'pairs': len(checked),
-            'ratios': [item['ratio'] for item in checked], 'worse': [item['worse'] for item in checked],
-            'regressed': regressed, 'evaluated': bool(checked), 'reason': reason}
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # Comparing arms (bench_report, on the controller)
 
 def scenario_of(arm):
-    """``ring/load``, ``periodic/idle``, ``cyclictest/load``, ``fio/idle``, ``endpoint/load``: arms are only compared
-    within one scenario."""
+    """``ring-native/load``, ``periodic-python/idle``, ``cyclictest/load``, ``fio/idle``, ``endpoint/load``: arms are
+    only compared within one scenario, so the agent workload's native and Python workers never meet in one ratio."""
     tool = arm.get('tool') or 'agent'
     name = (arm.get('workload') or 'ring') if tool == 'agent' else tool
+    if tool == 'agent' and arm.get('worker'):
+        name += '-' + arm['worker']
     return '%s/%s' % (name, arm.get('condition') or 'idle')
 
 
@@ -216,7 +188,7 @@ def compare_host(arms, baseline_label):
                 for metric, value in arm_metrics(arm).items():
                     per_metric.setdefault(metric, []).append(value)
             labels[label] = {'arms': len(entries), 'metrics': {
-                metric: {'median': median(values), 'min': min(values), 'max': max(values)}
+                metric: {'median': median(values), 'min': min(values), 'max': max(values), 'values': values}
                 for metric, values in per_metric.items()}}
         comparisons = {}
         baseline = dict(scenario['labels'].get(baseline_label, []))
@@ -227,11 +199,13 @@ def compare_host(arms, baseline_label):
             metrics = {}
             names = [m for m in labels[baseline_label]['metrics'] if m in labels[label]['metrics']]
             for metric in names:
-                stats = ratio_stats([ratio(arm_metrics(before).get(metric), arm_metrics(after).get(metric))
-                                     for before, after, _index in pairs])
+                ratios = [ratio(arm_metrics(before).get(metric), arm_metrics(after).get(metric))
+                          for before, after, _index in pairs]
+                stats = ratio_stats(ratios)
                 metrics[metric] = {
                     'before': labels[baseline_label]['metrics'][metric],
                     'after': labels[label]['metrics'][metric],
+                    'ratios': ratios,
                     'ratio': stats,
                     'delta_pct': None if stats['median'] is None else round((stats['median'] - 1) * 100.0, 2)}
             comparisons[label] = {'pairs': [index for _b, _a, index in pairs], 'metrics': metrics,
@@ -267,27 +241,3 @@ def compare_fleet(hosts):
                     'ratio': stats,
                     'delta_pct': None if stats['median'] is None else round((stats['median'] - 1) * 100.0, 2)}
     return result
-
-
-def gate_hosts(hosts, metric=DEFAULT_GATE_METRIC, condition=DEFAULT_GATE_CONDITION,
-               threshold=DEFAULT_GATE_THRESHOLD):
-    """The gate for every host, scenario of the gate's condition and tuned label; regressed when any of them is."""
-    checks = []
-    for host in sorted(hosts):
-        for scenario, data in sorted(hosts[host].items()):
-            if data['condition'] != condition:
-                continue
-            for label, comparison in data['comparisons'].items():
-                outcome = evaluate_gate(comparison['gate_pairs'], metric, threshold)
-                if outcome['evaluated']:
-                    outcome.update(host=host, scenario=scenario, label=label)
-                    checks.append(outcome)
-    regressed = [check for check in checks if check['regressed']]
-    if not checks:
-        reason = 'no interleaved pair under condition %s has %s' % (condition, metric)
-    elif regressed:
-        reason = 'regressed: ' + '; '.join('%s %s %s' % (c['host'], c['scenario'], c['label']) for c in regressed)
-    else:
-        reason = 'no host is worse by more than x%.2f in every pair' % threshold
-    return {'metric': metric, 'condition': condition, 'threshold': threshold, 'evaluated': bool(checks),
-            'regressed': bool(regressed), 'reason': reason, 'checks': checks}

@@ -8,8 +8,10 @@ workers' compute loop.
 
 The workers are separate processes of the same interpreter (``python -c WORKER_SOURCE``), so they do not share a GIL
 with each other or with the sampler, they can be started under ``systemd-run --scope`` like any command, and they
-work the same when this code runs from an AnsiballZ zip. The calibration measures once per interpreter how fast the
-worker's loop spins and keeps that in a file, so every later run does the same work per step.
+work the same when this code runs from an AnsiballZ zip. The calibration measures once per worker program (each
+interpreter, and _bench_native's build) how fast the worker's loop spins and keeps that in a file, so every later
+run does the same work per step. :class:`PythonWorker` is how the runner starts this program, talks to it and keys
+its calibration; _bench_native's ``NativeWorker`` does the same for the program in C.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -233,6 +235,40 @@ HOG_SOURCE = 'import sys\nsys.stdin.readline()\nwhile True:\n    pass\n'
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# The worker program
+
+class PythonWorker(object):
+    """WORKER_SOURCE run by an interpreter: the argv that starts it, the encoding of the lines it reads, and its
+    calibration entry."""
+
+    kind = 'python'
+
+    def __init__(self, python):
+        self.python = python
+        self.argv = [python, '-c', WORKER_SOURCE]
+
+    @staticmethod
+    def encode(message):
+        return (json.dumps(message) + '\n').encode('utf-8')
+
+    def calibration_key(self):
+        return calibration_key(self.python)
+
+    def calibration_fields(self):
+        return {'worker': 'python', 'python': platform.python_version(), 'executable': os.path.realpath(self.python)}
+
+
+def send_message(child, worker, message):
+    """Writes one line to the worker's stdin in the worker's own input format; False when it has gone (like
+    Child.send, which only speaks JSON)."""
+    try:
+        child.proc.stdin.write(worker.encode(message))
+        return True
+    except (BrokenPipeError, OSError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # Calibration
 
 def default_calibration_file():
@@ -241,8 +277,13 @@ def default_calibration_file():
     return os.path.join(os.path.expanduser('~'), '.cache', 'aitune', 'bench-calibration.json')
 
 
+def worker_calibration_key(*parts):
+    """The key of one worker program's entry in the calibration file: what makes its loop run at another speed."""
+    return '|'.join(parts)
+
+
 def calibration_key(python):
-    return '%s|%s|%s' % (os.path.realpath(python), platform.python_version(), platform.machine())
+    return worker_calibration_key(os.path.realpath(python), platform.python_version(), platform.machine())
 
 
 def load_calibration(path, key):
@@ -283,27 +324,28 @@ def save_calibration(path, key, entry):
         raise
 
 
-def calibrate(processes, python):
-    child = processes.start([python, '-c', WORKER_SOURCE], 'calibrate')
+def calibrate(processes, worker):
+    child = processes.start(worker.argv, 'calibrate')
     try:
-        child.send({'role': 'calibrate'})
+        send_message(child, worker, {'role': 'calibrate'})
         result = child.read_message(time.monotonic() + 120, 'calibrating the compute loop')
     finally:
         processes.stop(child)
     return result
 
 
-def spin_calibration(processes, python, path, recalibrate, write, warnings):
-    """The spin-loop speed of this host's interpreter: from the file when it has one, else measured once (on an idle
-    host, before any load starts) and stored, so every later run does the same amount of work per step."""
-    key = calibration_key(python)
+def spin_calibration(processes, worker, path, recalibrate, write, warnings):
+    """The spin-loop speed of the worker program (a PythonWorker or a NativeWorker): from the file when it has one,
+    else measured once (on an idle host, before any load starts) and stored, so every later run does the same amount
+    of work per step."""
+    key = worker.calibration_key()
     entry = None if recalibrate else load_calibration(path, key)
     if entry:
         entry = dict(entry, source='file')
     else:
-        measured = calibrate(processes, python)
-        entry = {'iterations_per_us': round(measured['iterations_per_us'], 4), 'calibrated_at': utc_now(),
-                 'python': platform.python_version(), 'executable': os.path.realpath(python)}
+        measured = calibrate(processes, worker)
+        entry = dict(worker.calibration_fields(), iterations_per_us=round(measured['iterations_per_us'], 4),
+                     calibrated_at=utc_now())
         if write:
             try:
                 save_calibration(path, key, entry)

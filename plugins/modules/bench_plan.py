@@ -26,9 +26,11 @@ description:
   - Every problem is listed in one failure, each named by the inventory variable that sets it (for example
     C(aitune_bench_interleave must be between 1 and 20, got 0)); the gate's settings are C(aitune_gate_*), the others
     C(aitune_bench_*).
-  - The plan lists every arm in the order it runs. Each round measures stock, then each mode in the order given, and
-    the arms of one round share their pair number, so the report compares each mode with the stock arm of its own
-    round.
+  - The plan lists every arm in the order it runs. Each round measures stock and every mode once, in an order
+    shuffled afresh for each round by a generator seeded with O(seed), so slow drift falls on every arm alike. The
+    arms of one round share their pair number, so the report compares each mode with the stock arm of its own round.
+  - A run that keeps one mode (O(restore=false), the default for one mode, and the canary gate) and whose last arm
+    is the stock one applies the mode once more at the end (RV(finish_in)).
 author:
   - aitune.kernel maintainers (@aitune)
 options:
@@ -40,8 +42,7 @@ options:
     default: false
   modes:
     description:
-      - The modes to compare with stock, in the order they run in each round, each once. A comma-separated string is
-        taken as a list.
+      - The modes to compare with stock, each once. A comma-separated string is taken as a list.
     type: list
     elements: str
     default: []
@@ -61,9 +62,22 @@ options:
     default: [agent]
   interleave:
     description:
-      - Rounds of stock and every mode, from 1 to 20.
+      - Rounds of stock and every mode, from 1 to 20. The report gives an interval and a verdict from 6 rounds on.
     type: int
     default: 1
+  seed:
+    description:
+      - Seeds the shuffled order of the arms in each round (and the report's bootstrap), from 0 to 2147483647. Unset,
+        one is drawn from the system's randomness; RV(seed) and the report name it, so an order can be run again.
+    type: int
+  worker:
+    description:
+      - The agent workload's worker, V(auto), V(native) or V(python), as latency_bench's
+        O(aitune.kernel.latency_bench#module:worker) takes it. Two of them (V(native,python)) measure each arm with both, side by side; the
+        report compares each only with its own kind.
+    type: list
+    elements: str
+    default: [auto]
   restore:
     description:
       - Whether the run ends with the host at stock. Unset, a run of one mode leaves the host in it and a run of several
@@ -139,7 +153,8 @@ options:
     default: load
   gate_threshold:
     description:
-      - The factor by which a mode must be worse than stock in every pair to fail the gate, from 1 to 100.
+      - The factor by which a mode must be worse than stock, with 95 % confidence or in a majority of the pairs, to
+        fail the gate, from 1 to 100.
     type: float
     default: 1.10
 attributes:
@@ -162,10 +177,11 @@ seealso:
 '''
 
 EXAMPLES = r'''
-- name: Check the settings and plan stock against balanced and aggressive, in five rounds
+- name: Check the settings and plan stock against balanced and aggressive, in seven shuffled rounds
   aitune.kernel.bench_plan:
     modes: balanced,aggressive
-    interleave: 5
+    interleave: 7
+    seed: 1234
     duration_s: 10
   register: plan
 
@@ -198,6 +214,23 @@ rounds:
   returned: success
   type: int
   sample: 5
+seed:
+  description: The seed of the shuffled order (O(seed), or the one drawn).
+  returned: success
+  type: int
+  sample: 1234
+order:
+  description: The labels of each round's arms in the order they run.
+  returned: success
+  type: list
+  elements: list
+  sample: [[balanced, stock, aggressive], [stock, aggressive, balanced]]
+report_plan:
+  description: What bench_report shows of the plan, C(seed), C(rounds) and C(order); the role passes it as
+    bench_report's O(aitune.kernel.bench_report#module:plan).
+  returned: success
+  type: dict
+  sample: {seed: 1234, rounds: 2, order: [[balanced, stock, aggressive], [stock, aggressive, balanced]]}
 arms:
   description:
     - Every arm in the order it runs. C(label) names it (V(stock) or the mode), C(mode) is the mode to apply (null
@@ -207,26 +240,33 @@ arms:
   type: list
   elements: dict
   sample:
-    - {label: stock, mode: null, kind: stock, pair: 1, step: 'round 1, stock arm'}
     - {label: balanced, mode: balanced, kind: mode, pair: 1, step: 'round 1, balanced arm'}
+    - {label: stock, mode: null, kind: stock, pair: 1, step: 'round 1, stock arm'}
 calls:
   description:
-    - The latency_bench calls of every arm, one per tool and condition in this order. Each has C(name)
-      (V(tool/condition)), C(tool), C(condition), and its tool's own settings only, C(workload) for the agent and
-      C(endpoint), C(fio) or C(cyclictest) where given.
+    - The latency_bench calls of every arm, one per tool and condition (and, for the agent, per worker) in this
+      order. Each has C(name) (V(tool/condition), or V(agent-worker/condition) with two workers), C(tool),
+      C(condition), and its tool's own settings only, C(workload) and C(worker) for the agent and C(endpoint), C(fio)
+      or C(cyclictest) where given.
   returned: success
   type: list
   elements: dict
   sample:
-    - {name: agent/idle, tool: agent, condition: idle, workload: ring}
+    - {name: agent/idle, tool: agent, condition: idle, workload: ring, worker: auto}
 restore:
   description: Whether the run ends with the host at stock (O(restore), or the default for the number of modes).
   returned: success
   type: bool
   sample: true
+finish_in:
+  description: The mode applied once more after the last arm, where the run keeps one mode and its last arm was the
+    stock one; null otherwise.
+  returned: success
+  type: str
+  sample: balanced
 final_mode:
-  description: The mode of the last arm, which the host holds at the end unless the run restores; null when the last
-    arm is stock.
+  description: The mode the host holds at the end unless the run restores (RV(finish_in), or the mode of the last
+    arm); null when that is stock.
   returned: success
   type: str
   sample: aggressive

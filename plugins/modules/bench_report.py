@@ -15,32 +15,39 @@ description:
   - Takes the results of M(aitune.kernel.latency_bench) runs, grouped by host and labelled by arm (for example
     V(stock) and V(balanced)), and writes C(report.json), C(report.md) and C(report.html) into a new directory
     C(<output_dir>/<timestamp>/).
-  - Arms are compared within a scenario, which is the workload (or tool) and the condition, such as C(ring/load).
-    Every label other than O(baseline_label) is compared with the baseline. Before and After are the medians of the
-    arms' own medians, with their min and max. Delta is the median of the paired ratios (After / Before of the same
-    interleaved pair) with min and max. Per-pair ratios cancel the slow drift of a shared machine, which the
-    difference of two medians would not.
-  - A ratio is stated as a change, with its percent, only when it rests on at least 5 pairs that all moved the same
-    way (every paired ratio below 1, or every one above). With fewer pairs the ratio is marked as noise, with how many
-    pairs it rests on and how many it needs; where the pairs disagree it is marked as no effect, with how many pairs
-    were lower.
-    Only stated changes are coloured in the HTML; noise and no effect are grey.
-  - A scenario is noisy when an arm's p50 varied a lot over its repetitions (coefficient of variation of 0.3 or
-    more), when an idle arm ran while something else kept the CPUs busy (host CPU pressure of 20 % or more), or when
-    the hypervisor stole 5 % or more of the CPU time. The summary, report.md and report.html then name the arm and the
-    figure, and the scenario's ratios need 7 agreeing pairs instead of 5.
-  - The fleet table gives, per metric, the median over the hosts of their median ratios, with the min and max
-    across hosts.
+  - Arms are compared within a scenario, which is the workload (or tool), the agent worker that ran it and the
+    condition, such as C(ring-native/load) or C(ring-python/load); arms of the native and the Python worker never meet
+    in one ratio. Every label other than O(baseline_label) is compared with the baseline.
+  - Before and After are the medians over the rounds of the arms' own medians, with their coefficient of variation
+    (CV) over the rounds.
+  - The ratio is the median of the paired ratios (After / Before of the same round), with its 95 % percentile
+    bootstrap confidence interval over the rounds (10,000 resamples, seeded with the plan's seed, so the same arms
+    always give the same interval). Per-pair ratios cancel the slow drift of a shared machine, which the difference
+    of two medians would not. With fewer than 6 pairs no interval is given.
+  - The verdict is V(better) or V(worse) (by the metric's direction) only when the interval lies on one side of 1 and
+    the exact Wilcoxon signed-rank test of the pairs' log ratios (scipy) agrees at 5 %; it is V(no effect) when the
+    interval includes 1, or when the test does not agree. Without an
+    interval there is no verdict, and the report says why instead of printing a change. The HTML colours a ratio by
+    its verdict, never by its direction.
+  - An arm counts as measured under foreign load when processes that are not the benchmark's used 10 % or more of
+    the CPU time of its window (C(foreign_cpu_pct)), when the hypervisor stole 5 % or more, or, for an idle arm, when
+    CPU pressure reached 20 %. The summary, report.md and report.html name each such arm, its round and the figure.
+  - The report ends with the do-no-harm list, every metric a user feels (latencies, rates) that a mode makes worse
+    with 95 % confidence, or says there is none.
+  - The fleet table gives, per metric, the median over the hosts of their median ratios, with their spread across
+    hosts; the fleet's verdict is a change only where every host shows the same one.
   - The HTML page is self-contained. Its charts are inline SVG drawn with matplotlib, with no scripts and nothing
     loaded from the network. They show the latency distribution of every arm per host and scenario, and the per-host
-    ratio bars of the key metrics.
-  - With O(gate=true), also evaluates the regression gate and states its verdict. For each host, scenario of
-    condition O(gate_condition) and tuned label, the tuned arm counts as regressed only when O(gate_metric) is worse
-    than the baseline by more than the factor O(gate_threshold) in every interleaved pair. Without O(gate) the report
-    says nothing about a gate.
+    ratio bars of the key metrics with their intervals.
+  - With O(gate=true), also evaluates the canary gate and states its verdict. For each host, scenario of condition
+    O(gate_condition) and tuned label, the tuned arm regresses when O(gate_metric) is worse than the baseline by the
+    factor O(gate_threshold) with 95 % confidence (the whole interval past it), or when it is worse by more than that
+    factor in a majority of the pairs. Without O(gate) the report says nothing about a gate.
   - Meant for the controller. Run it with C(delegate_to=localhost), C(run_once=true) and
     C(ansible_python_interpreter) set to C({{ ansible_playbook_python }}), where matplotlib is installed.
 requirements:
+  - numpy
+  - scipy
   - matplotlib (for O(charts=true))
 author:
   - aitune.kernel maintainers (@aitune)
@@ -50,10 +57,12 @@ options:
       - The arms per host, as a dict that maps each host name to a list of arms.
       - An arm is the result registered from M(aitune.kernel.latency_bench) (or just its C(benchmark) value), with
         two keys added. C(label) (required) names the configuration, such as V(stock), V(balanced) or V(aggressive).
-        C(pair) (an integer) numbers the interleaved pair the arm belongs to; arms of one pair ran back to back.
+        C(pair) (an integer) numbers the round the arm belongs to; the arms of one round ran back to back, in a
+        shuffled order.
       - From the rest of the arm the module reads C(tool), C(workload), C(condition), C(summary.metrics) (each
-        metric's C(median), C(min) and C(max)) and C(summary.distribution). C(summary.cv_p50) and the metrics
-        C(psi_cpu_some_pct) and C(steal_pct) tell whether the arm was noisy. Everything is kept in C(report.json).
+        metric's C(median), C(min) and C(max)), C(summary.distribution) and C(worker). The metrics C(foreign_cpu_pct),
+        C(psi_cpu_some_pct) and C(steal_pct) tell whether the arm ran beside foreign load. Everything is kept in
+        C(report.json).
       - Arms without C(pair) are numbered in the order given within their scenario and label, so the n-th baseline
         arm pairs with the n-th tuned arm.
     type: dict
@@ -98,10 +107,18 @@ options:
     default: load
   gate_threshold:
     description:
-      - Factor by which the tuned arm must be worse than the baseline, in every pair, to count as regressed. V(1.10)
-        means more than 10 % worse. For rates such as C(steps_per_s), worse means lower.
+      - Factor by which the tuned arm must be worse than the baseline, with 95 % confidence or in a majority of the
+        pairs, to count as regressed. V(1.10) means more than 10 % worse. For rates such as C(steps_per_s), worse
+        means lower.
     type: float
     default: 1.10
+  plan:
+    description:
+      - The run's plan from M(aitune.kernel.bench_plan), or the part of it the report uses. C(seed) (an integer) seeds
+        the bootstrap and is shown with C(rounds) and C(order) (the labels of each round in the order they ran).
+      - Without a seed the bootstrap is seeded with 0.
+    type: dict
+    default: {}
   charts:
     description:
       - Draw the SVG charts into the HTML page. Needs matplotlib on the controller. With V(false) the page has the
@@ -139,7 +156,7 @@ EXAMPLES = r'''
     ansible_python_interpreter: "{{ ansible_playbook_python }}"
   register: report
 
-- name: Stop the rollout when loaded wake p99 regressed in every pair
+- name: Stop the rollout when loaded wake p99 regressed
   ansible.builtin.assert:
     that: not report.gate.regressed
     fail_msg: "{{ report.gate.reason }}"
@@ -159,59 +176,73 @@ files:
            html: reports/20261123T093842Z/report.html}
 gate:
   description:
-    - The regression gate. C(requested) is the O(gate) option; without it nothing is evaluated, C(evaluated) and
+    - The canary gate. C(requested) is the O(gate) option; without it nothing is evaluated, C(evaluated) and
       C(regressed) are false and C(checks) is empty.
-    - C(regressed) is true when any host, scenario of the gate condition and tuned label was worse
-      by more than C(threshold) in every pair. C(evaluated) is false when no pair had the metric.
-    - C(checks) lists each host, scenario and label with its C(ratios), C(worse) per pair and C(regressed).
+    - C(regressed) is true when any host, scenario of the gate condition and tuned label was worse than C(threshold)
+      with 95 % confidence or in a majority of its pairs. C(evaluated) is false when no pair had the metric.
+    - C(checks) lists each host, scenario and label with its C(ratios), C(worse) per pair, C(worse_pairs), the
+      C(interval) and C(regressed).
   returned: always
   type: dict
   sample: {requested: true, metric: wake_p99_us, condition: load, threshold: 1.1, evaluated: true, regressed: false,
-           reason: no host is worse by more than x1.10 in every pair, checks: []}
+           reason: no host is worse than x1.10 with 95 % confidence or in most pairs, checks: []}
 hosts:
   description:
-    - Per host and scenario, each label's metrics (C(median), C(min), C(max) over its arms) and the comparisons with
-      the baseline (C(pairs), and per metric C(before), C(after), C(ratio) with C(median), C(min), C(max), C(n), and
+    - Per host and scenario, each label's metrics (C(median), C(min), C(max), the per-round C(values) and their
+      C(cv)) and the comparisons with the baseline (C(pairs), and per metric C(before), C(after), C(ratio) and
       C(delta_pct)).
-    - Each metric's C(verdict) says what the ratio shows. C(effect) is V(better) or V(worse) when enough pairs
-      (C(needed)) all moved the same way, V(noise) when there are fewer pairs, and V(no effect) when they disagree.
-      C(pairs), C(lower) and C(higher) count the pairs, C(reason) explains noise and no effect.
-    - Each scenario's C(noise) lists why it counts as noisy (for example V(CPU pressure 99.98 % during stock)), or is
-      empty.
+    - C(ratio) has the C(median) paired ratio, its interval C(low) and C(high) (null with fewer than 6 pairs), the
+      C(confidence), C(min), C(max), C(n), the pairs C(lower) and C(higher) than 1, and the signed-rank test's
+      C(p_signed_rank).
+    - Each metric's C(verdict) says what the ratio shows. C(effect) is V(better), V(worse), V(no effect), or null
+      where there are too few pairs for an interval; C(reason) says why it is not a change; C(better_pairs) counts
+      the pairs in which the mode did better.
+    - Each scenario's C(noise) lists the arms measured under foreign load, each with its round and the figure (for
+      example C(balanced round 3) with C(foreign CPU 23.4 %)), or is empty.
   returned: always
   type: dict
 fleet:
   description: Per scenario, tuned label and metric, the C(hosts), the median C(before) and C(after), the C(ratio)
-    statistics over the hosts' median ratios, and a C(verdict) as in RV(hosts). The fleet's figure is a change only
-    when every host's is, in the same direction; otherwise it is V(no effect) when hosts disagree, else V(noise).
+    statistics over the hosts' median ratios, and a C(verdict). The fleet's figure is a change only when every host's
+    is, in the same direction; otherwise it is V(no effect), or null where a host has no interval.
   returned: always
   type: dict
+harm:
+  description: Do no harm. Every metric a user feels (latencies and rates; not host counters) that a mode makes worse
+    with 95 % confidence, as C(host), C(scenario), C(label), C(metric), C(ratio) and C(worse_pairs). Empty when there
+    is none.
+  returned: always
+  type: list
+  elements: dict
 summary:
   description:
-    - Per host, short lines for a play's output. One line per scenario and tuned label gives the key metrics
-      before and after and the median paired ratio. A stated change adds [min-max] and its percent; otherwise the
-      ratio is marked as noise or no effect, with the reason.
-    - A line starting C(noisy:) follows each noisy scenario. With O(gate=true) a line gives the gate's verdict for
-      the host. A last line gives the p50 coefficient of variation of each arm, per round.
+    - Per host, short lines for a play's output. The first gives the rounds, the seed and the worker. One line per
+      scenario and tuned label gives the key metrics before and after, the median paired ratio with its interval,
+      the pairs in which the mode did better, and the verdict.
+    - A line starting C(foreign load:) follows each scenario with arms measured beside other work. With O(gate=true)
+      a line gives the gate's verdict for the host. The last line lists what is worse with 95 % confidence.
   returned: always
   type: dict
-  sample: {gpu1: ['ring/idle balanced vs stock, 1 pair(s): wake_p50_us 26.1 -> 15.63 x0.599 (noise: 1 pair, 7 needed
-                  on a noisy host)',
-                  'noisy: ring/idle: p50 CV 0.61 during stock; CPU pressure 99.98 % during stock: treat its ratios as
-                  noise unless 7 or more pairs agree',
-                  'ring/load balanced vs stock, 5 pair(s): wake_p99_us 3904 -> 25.4 x0.00651 [0.00633-0.00732]
-                  (-99.3 %)',
-                  'p50 coefficient of variation over the repetitions, per round: ring/load stock 0.02/0.03']}
+  sample: {gpu1: ['7 rounds, every arm once per round in an order shuffled with seed 1234; agent worker: native (42
+                  arms).',
+                  'ring-native/load balanced vs stock, 7 pair(s): wake_p99_us 3904 -> 25.4 x0.00651
+                  [0.00633-0.00732] 7/7 better (-99.3 %)',
+                  'ring-native/idle balanced vs stock, 7 pair(s): wake_p50_us 26.1 -> 25.63 x0.98 [0.91-1.06] 4/7 no
+                  effect',
+                  'worse with 95 % confidence: nothing']}
 '''
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_charts import HAS_MATPLOTLIB, MATPLOTLIB_IMPORT_ERROR
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_interval import HAS_STATISTICS, STATISTICS_IMPORT_ERROR
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_report import ARGUMENT_SPEC, ReportError, write_report
 
 
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    if not HAS_STATISTICS:
+        module.fail_json(msg=missing_required_lib('numpy and scipy'), exception=STATISTICS_IMPORT_ERROR)
     if module.params['charts'] and not HAS_MATPLOTLIB:
         module.fail_json(msg=missing_required_lib('matplotlib'), exception=MATPLOTLIB_IMPORT_ERROR)
     try:

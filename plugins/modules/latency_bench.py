@@ -14,14 +14,16 @@ version_added: 0.1.0
 description:
   - Runs a latency benchmark on the target and returns per-repetition results and their medians. It never changes a
     host setting, so it runs the same in check mode and always reports C(changed=false).
-  - O(tool=agent) runs an agent-like workload of worker processes of the target's own Python. O(workload=ring) is a
+  - O(tool=agent) runs an agent-like workload of worker processes, native ones built on the target from C source
+    shipped with the collection, or ones of the target's own Python (see O(worker)). O(workload=ring) is a
     closed loop. Each worker waits on an eventfd (a pipe before Python 3.10), wakes, computes for O(compute_us) and
     signals the next worker. O(workload=periodic) is an open loop. A dispatcher posts work at O(rate_hz) to the
     workers in turn.
   - Wake latency is the time from the signal or post to the wake, from CLOCK_MONOTONIC timestamps taken in the
     processes themselves. The signaller stamps before it signals and the waiter after it wakes.
-  - The compute step is a spin loop whose speed is measured once per host and interpreter, on the first run, and
-    stored in O(calibration_file), so every later run, tuned or not, does the same work per step.
+  - The compute step is a spin loop whose speed is measured once per host and worker program (each interpreter, and
+    the native worker per compiler), on the first run, and stored in O(calibration_file), so every later run, tuned
+    or not, does the same work per step.
   - O(condition=load) starts one CPU hog process per online CPU (or per O(load_fraction) of them) for the whole run.
   - Around each measurement window the module reads the run-queue wait and context switches of every worker thread
     (C(/proc/<pid>/task/*/schedstat) and C(status)). It also reads CPU pressure (C(/proc/pressure/cpu), and the
@@ -64,6 +66,21 @@ options:
       - Number of worker processes, from 1 to 64. Also the default thread count of cyclictest.
     type: int
     default: 2
+  worker:
+    description:
+      - The program the agent workload's processes run. The other tools ignore it.
+      - V(native) compiles the worker, a C program shipped as source in the collection, with the first of C(cc),
+        C(gcc) and C(clang) on PATH into a private temporary directory, checks the binary, and removes it when the
+        run ends. It fails when there is no compiler, the compile fails (with the compiler's messages) or the binary
+        fails its check, for example in a C(noexec) temporary directory.
+      - V(python) runs the same program in the target's Python. The interpreter adds tens of microseconds to every
+        step, which puts a floor under the wake latency, so its numbers are not comparable with the native worker's.
+      - V(auto) uses the native worker where it builds, and the Python worker with a warning that says why where it
+        does not.
+      - The worker that ran is in RV(benchmark.worker); compare only arms that ran the same one.
+    type: str
+    choices: [auto, native, python]
+    default: auto
   compute_us:
     description:
       - Work per step in microseconds, from 1 to 100000, done as a calibrated spin loop.
@@ -162,7 +179,8 @@ options:
     type: int
   calibration_file:
     description:
-      - JSON file that keeps the spin-loop speed per interpreter, measured on the first run.
+      - JSON file that keeps the spin-loop speed per worker program (each interpreter, and the native worker per
+        compiler), measured on the first run.
       - Defaults to C(/var/lib/aitune/bench-calibration.json) for root and C(~/.cache/aitune/bench-calibration.json)
         for other users. It is not written in check mode.
     type: path
@@ -312,7 +330,9 @@ attributes:
     support: full
     platforms: linux
 notes:
-  - Needs Python 3.8 or later on the target. Ring workers use an eventfd from Python 3.10 on and a pipe before.
+  - Needs Python 3.8 or later on the target, and a C compiler with the C library's headers (for example the
+    C(gcc) and C(libc6-dev) packages) for the native worker. Ring workers use an eventfd from Python 3.10 on and a
+    pipe before.
   - Run-queue delay needs C(CONFIG_SCHED_INFO) (C(schedstat) files); PSI needs C(CONFIG_PSI) and is reported as null
     without it.
   - Percentiles are computed from every recorded sample, interpolated between ranks. C(p999) is the 99.9th
@@ -394,10 +414,24 @@ benchmark:
       type: str
       returned: always
     parameters:
-      description: The options the run used, with C(primitive) (V(eventfd) or V(pipe)) and the calibrated C(iterations)
-        per step. The endpoint settings are listed without C(api_key).
+      description: The options the run used, with C(primitive) (V(eventfd) or V(pipe)), the C(worker) that ran and the
+        calibrated C(iterations) per step. The endpoint settings are listed without C(api_key).
       type: dict
       returned: always
+    worker:
+      description: The worker program the agent workload ran, V(native) or V(python); null for the other tools and
+        when the run failed before it was chosen.
+      type: str
+      returned: always
+      sample: native
+    worker_build:
+      description: How the worker was chosen, for the agent workload (null for the other tools). C(compiler) is the
+        compiler's path and C(compiler_version) the first line of its C(--version) (null when none was found or
+        O(worker=python)). C(fallback) is why the native worker could not be used under O(worker=auto), else null.
+        C(build_s) is how long the compile and the check took, null when there was none.
+      type: dict
+      returned: always
+      sample: {compiler: /usr/bin/cc, compiler_version: cc (Debian 12.2.0-14) 12.2.0, fallback: null, build_s: 0.21}
     runs:
       description:
         - One entry per repetition, with C(repetition), C(started_at) (UTC), C(window_s), C(metrics), C(distribution)
@@ -443,7 +477,8 @@ benchmark:
     host:
       description: C(nproc), C(cpus_online), C(cpus_allowed), C(cpu_model), C(kernel), C(cpuidle_driver),
         C(systemd_pid1), C(cgroup2_mount), C(python), C(euid), and for the agent C(calibration) (C(iterations_per_us),
-        C(calibrated_at), C(source), C(file)).
+        C(calibrated_at), C(worker), C(source), C(file), and C(python) and C(executable) or C(compiler) and
+        C(compiler_version)).
       type: dict
       returned: always
     placement:

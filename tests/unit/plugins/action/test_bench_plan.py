@@ -120,11 +120,13 @@ def test_every_problem_is_listed_at_once_in_a_fixed_order():
 
 
 def test_the_action_plugin_plans_refuses_and_leaves_what_is_no_number_to_ansible():
-    planned = run_action(modes='balanced,aggressive', interleave='2', duration_s='0.5')
+    planned = run_action(modes='balanced,aggressive', interleave='2', duration_s='0.5', seed='11')
     assert planned['changed'] is False and 'failed' not in planned
-    assert planned == dict(plan(modes='balanced,aggressive', interleave='2', duration_s='0.5'), changed=False)
+    assert planned == dict(plan(modes='balanced,aggressive', interleave='2', duration_s='0.5', seed='11'),
+                           changed=False)
     # The same in check mode: bench_plan changes nothing either way.
-    assert run_action(check_mode=True, modes='balanced,aggressive', interleave='2', duration_s='0.5') == planned
+    assert run_action(check_mode=True, modes='balanced,aggressive', interleave='2', duration_s='0.5',
+                      seed='11') == planned
     assert run_action(modes=['balanced'], interleave='0') == {
         'failed': True, 'msg': PREFIX + 'aitune_bench_interleave must be between 1 and 20, got 0'}
     # Text that is no number: Ansible's own conversion refuses it, naming the option.
@@ -147,19 +149,50 @@ def test_list_settings_are_read_from_a_command_line():
     assert result['conditions'] == ['load'] and result['tools'] == ['agent', 'cyclictest']
 
 
-def test_each_round_runs_stock_then_every_mode_in_order_with_one_pair_number():
-    rounds = round_plan(['balanced', 'aggressive'], 2)
-    assert [[(arm['label'], arm['pair']) for arm in planned] for planned in rounds] == [
-        [('stock', 1), ('balanced', 1), ('aggressive', 1)], [('stock', 2), ('balanced', 2), ('aggressive', 2)]]
-    result = plan(modes=['balanced', 'aggressive'], interleave='2')
+def test_each_round_runs_every_arm_once_in_a_seeded_shuffled_order_with_one_pair_number():
+    rounds = round_plan(['balanced', 'aggressive'], 20, seed=5)
+    for number, planned in enumerate(rounds, start=1):
+        assert sorted(arm['label'] for arm in planned) == ['aggressive', 'balanced', 'stock']
+        assert {arm['pair'] for arm in planned} == {number}
+    orders = [tuple(arm['label'] for arm in planned) for planned in rounds]
+    # Shuffled afresh each round: stock is not always first, and the rounds do not all share one order.
+    assert {order[0] for order in orders} == {'stock', 'balanced', 'aggressive'} and len(set(orders)) > 1
+    # The seed lays the same order out again; another seed, another order.
+    assert round_plan(['balanced', 'aggressive'], 20, seed=5) == rounds
+    assert round_plan(['balanced', 'aggressive'], 20, seed=6) != rounds
+    result = plan(modes=['balanced', 'aggressive'], interleave='20', seed='5')
     assert result['arms'] == [arm for planned in rounds for arm in planned]
-    assert result['arms'][0] == {'label': 'stock', 'mode': None, 'kind': 'stock', 'pair': 1,
-                                 'step': 'round 1, stock arm'}
-    assert result['arms'][4] == {'label': 'balanced', 'mode': 'balanced', 'kind': 'mode', 'pair': 2,
-                                 'step': 'round 2, balanced arm'}
-    assert result['rounds'] == 2 and result['final_mode'] == 'aggressive'
-    assert result['title'] == 'Stock vs balanced vs aggressive, 2 interleaved rounds'
+    assert result['seed'] == 5 and result['order'] == [list(order) for order in orders]
+    assert result['report_plan'] == {'seed': 5, 'rounds': 20, 'order': result['order']}
+    stock = next(arm for arm in result['arms'] if arm['label'] == 'stock')
+    assert stock == {'label': 'stock', 'mode': None, 'kind': 'stock', 'pair': 1, 'step': 'round 1, stock arm'}
+    assert result['final_mode'] == result['arms'][-1]['mode'] and result['finish_in'] is None
+    assert result['title'] == 'Stock vs balanced vs aggressive, 20 interleaved rounds'
     assert result['gate'] is False
+
+
+def test_a_run_without_a_seed_draws_one_and_names_it():
+    seeds = {plan(interleave='3')['seed'] for _index in range(5)}
+    assert len(seeds) > 1 and all(isinstance(seed, int) and 0 < seed < 2 ** 31 for seed in seeds)
+    assert refused(plan(seed='-1'), 'aitune_bench_seed must be between 0 and 2147483647, got -1')
+
+
+@pytest.mark.parametrize('seed', range(12))
+def test_a_run_that_keeps_its_one_mode_ends_in_it_whatever_the_order(seed):
+    result = plan(modes=['balanced'], interleave='2', seed=str(seed))
+    last = result['arms'][-1]['mode']
+    assert result['finish_in'] == (None if last else 'balanced')
+    assert result['final_mode'] == 'balanced'
+    # A run that restores, or compares several modes, applies nothing more.
+    assert plan(modes=['balanced'], interleave='2', seed=str(seed), restore='true')['finish_in'] is None
+    assert plan(modes=['balanced', 'aggressive'], interleave='2', seed=str(seed))['finish_in'] is None
+
+
+def test_two_workers_measure_every_agent_call_side_by_side():
+    result = plan(worker='native,python', conditions='load', tools='agent,cyclictest')
+    assert [(call['name'], call.get('worker')) for call in result['calls']] == [
+        ('agent-native/load', 'native'), ('agent-python/load', 'python'), ('cyclictest/load', None)]
+    assert refused(plan(worker='c'), 'aitune_bench_worker must name only auto, native or python, got c')
 
 
 def test_each_arm_calls_latency_bench_per_tool_and_condition_with_its_tool_s_settings_only():
@@ -167,8 +200,8 @@ def test_each_arm_calls_latency_bench_per_tool_and_condition_with_its_tool_s_set
     result = plan(tools=['agent', 'endpoint', 'cyclictest'], conditions=['idle', 'load'], workload='periodic',
                   endpoint=endpoint)
     assert result['calls'] == [
-        {'name': 'agent/idle', 'tool': 'agent', 'condition': 'idle', 'workload': 'periodic'},
-        {'name': 'agent/load', 'tool': 'agent', 'condition': 'load', 'workload': 'periodic'},
+        {'name': 'agent/idle', 'tool': 'agent', 'condition': 'idle', 'workload': 'periodic', 'worker': 'auto'},
+        {'name': 'agent/load', 'tool': 'agent', 'condition': 'load', 'workload': 'periodic', 'worker': 'auto'},
         {'name': 'endpoint/idle', 'tool': 'endpoint', 'condition': 'idle', 'endpoint': endpoint},
         {'name': 'endpoint/load', 'tool': 'endpoint', 'condition': 'load', 'endpoint': endpoint},
         # cyclictest without settings of its own runs with latency_bench's defaults.
@@ -201,8 +234,9 @@ def test_the_gate_measures_the_first_mode_under_its_condition_in_its_pairs():
                   gate_interleave='2', gate_condition='idle', gate_metric='steps_per_s', title='ignored')
     assert result['gate'] is True
     assert result['modes'] == ['aggressive'] and result['conditions'] == ['idle'] and result['rounds'] == 2
-    assert [arm['step'] for arm in result['arms']] == [
-        'round 1, stock arm', 'round 1, aggressive arm', 'round 2, stock arm', 'round 2, aggressive arm']
+    assert sorted(arm['step'] for arm in result['arms']) == [
+        'round 1, aggressive arm', 'round 1, stock arm', 'round 2, aggressive arm', 'round 2, stock arm']
     assert [call['name'] for call in result['calls']] == ['agent/idle']
     assert result['title'] == 'Canary gate: stock vs aggressive, 2 interleaved pairs, steps_per_s under idle'
-    assert result['final_mode'] == 'aggressive'
+    # The canary ends in the mode whatever the order: a passed gate hands it on.
+    assert result['final_mode'] == 'aggressive' and result['restore'] is False

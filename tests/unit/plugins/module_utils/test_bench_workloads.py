@@ -21,11 +21,12 @@ import time
 
 import pytest
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _bench, _bench_host
+from ansible_collections.aitune.kernel.plugins.module_utils import _bench, _bench_host, _bench_native
 
+# The Python worker: test_bench_native runs the native one.
 BRIEF = dict(tool='agent', workload='ring', condition='idle', workers=2, compute_us=100, duration_s=0.5,
              warmup_s=0.1, repetitions=1, rate_hz=1000.0, load_fraction=1.0, placement_required=True,
-             gpu_sample_interval_s=1.0)
+             gpu_sample_interval_s=1.0, worker='python')
 
 
 def gone(pid):
@@ -51,7 +52,7 @@ def calibration_file(tmp_path_factory):
     scratch = tempfile.mkdtemp()
     try:
         with _bench.ProcessSet(scratch) as processes:
-            _bench.spin_calibration(processes, sys.executable, path, False, True, [])
+            _bench.spin_calibration(processes, _bench.PythonWorker(sys.executable), path, False, True, [])
     finally:
         shutil.rmtree(scratch)
     return path
@@ -101,6 +102,8 @@ def test_ring_idle_measures_sane_numbers_and_leaves_no_process(calibration_file)
     assert summary['cv_p50'] is not None
     roles = sorted(entry['role'] for entry in results['pids']['started'])
     assert roles == ['worker'] * 4
+    assert results['worker'] == 'python' and results['parameters']['worker'] == 'python'
+    assert results['worker_build']['fallback'] is None
     assert results['parameters']['primitive'] == ('eventfd' if hasattr(os, 'eventfd') else 'pipe')
     assert results['host']['nproc'] >= 1 and results['host']['kernel']
     assert_nothing_left(results)
@@ -234,7 +237,10 @@ def children_of(parent_pid):
     return found
 
 
-def test_sigterm_mid_run_kills_every_started_process(calibration_file, tmp_path):
+@pytest.mark.parametrize('worker', ['python', 'native'])
+def test_sigterm_mid_run_kills_every_started_process(calibration_file, tmp_path, worker):
+    if worker == 'native' and _bench_native.find_compiler() is None:
+        pytest.skip('no C compiler (cc, gcc or clang) on PATH')
     script = tmp_path / 'bench.py'
     script.write_text(textwrap.dedent('''
         import json, sys
@@ -247,7 +253,8 @@ def test_sigterm_mid_run_kills_every_started_process(calibration_file, tmp_path)
             print(json.dumps({'msg': str(exc), 'pids': exc.results['pids']}))
             sys.exit(3)
     '''))
-    options = dict(BRIEF, calibration_file=calibration_file, condition='load', load_fraction=0.5, duration_s=30)
+    options = dict(BRIEF, calibration_file=calibration_file, condition='load', load_fraction=0.5, duration_s=30,
+                   worker=worker)
     proc = subprocess.Popen([sys.executable, str(script), json.dumps(sys.path), json.dumps(options)],
                             stdout=subprocess.PIPE)
     try:
@@ -260,6 +267,8 @@ def test_sigterm_mid_run_kills_every_started_process(calibration_file, tmp_path)
         assert len(children) >= 3, children
         time.sleep(0.2)
         children = children_of(proc.pid)
+        programs = [(_bench_host.read_text('/proc/%d/cmdline' % pid) or '').split('\0')[0] for pid in children]
+        assert (worker == 'native') == any(program.endswith('/worker') for program in programs), programs
         proc.send_signal(signal.SIGTERM)
         out, _err = proc.communicate(timeout=30)
     finally:
