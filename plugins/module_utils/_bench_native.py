@@ -415,6 +415,22 @@ static void calibrate(void) {
     emit(&result);
 }
 
+/* One step's wake and step latency, counted once the measurement window has started. */
+static void record(series *wake, series *step, int64_t token, int64_t woke, int64_t done, int64_t measure_from) {
+    if (token >= measure_from) {
+        push(wake, woke - token);
+        push(step, done - token);
+    }
+}
+
+/* The samples written for the parent, and the step count in the "done" answer. */
+static void finish_steps(const job *w, series *wake, series *step) {
+    save(w->samples, ".wake", wake);
+    save(w->samples, ".step", step);
+    append_key(&result, "steps");
+    append(&result, "%zu", wake->len);
+}
+
 static void ring(const job *w, int64_t measure_from, int64_t stop_at) {
     series wake = {0}, step = {0};
     for (;;) {
@@ -427,15 +443,9 @@ static void ring(const job *w, int64_t measure_from, int64_t stop_at) {
         spin(w->iterations);
         int64_t sent = now();
         write_token(w->out_fd, sent);
-        if (token >= measure_from) {
-            push(&wake, woke - token);
-            push(&step, sent - token);
-        }
+        record(&wake, &step, token, woke, sent, measure_from);
     }
-    save(w->samples, ".wake", &wake);
-    save(w->samples, ".step", &step);
-    append_key(&result, "steps");
-    append(&result, "%zu", wake.len);
+    finish_steps(w, &wake, &step);
 }
 
 static void periodic(const job *w, int64_t measure_from, int64_t stop_at) {
@@ -451,16 +461,9 @@ static void periodic(const job *w, int64_t measure_from, int64_t stop_at) {
             continue;
         }
         spin(w->iterations);
-        int64_t done = now();
-        if (token >= measure_from) {
-            push(&wake, woke - token);
-            push(&step, done - token);
-        }
+        record(&wake, &step, token, woke, now(), measure_from);
     }
-    save(w->samples, ".wake", &wake);
-    save(w->samples, ".step", &step);
-    append_key(&result, "steps");
-    append(&result, "%zu", wake.len);
+    finish_steps(w, &wake, &step);
     append_key(&result, "drained");
     append(&result, "%lld", drained);
 }
