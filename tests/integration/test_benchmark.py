@@ -27,6 +27,7 @@ from test_playbooks import host_state
 
 # One short window per arm: enough to exercise every step, far too short for figures.
 SHORT = ['-e', 'aitune_bench_duration_s=0.5', '-e', 'aitune_bench_warmup_s=0', '-e', 'aitune_bench_repetitions=1']
+STATE_DIR = '/var/lib/aitune'
 QUOTA_1_PERCENT = json.dumps({'aitune_overrides': {'cgroup': {'slices': {'aitune-latency.slice': {'cpu_quota_percent': 1}}}}})
 
 
@@ -77,6 +78,7 @@ def two_hosts(tmp_path):
 
 
 def test_benchmark_writes_the_report_from_interleaved_placed_arms_and_restores(run, untouched, tmp_path):
+    assert not os.path.exists(STATE_DIR)
     reports = tmp_path / 'reports'
     code, out = playbook('benchmark.yml', '-e', 'mode=balanced', '-e', 'aitune_bench_interleave=3',
                          '-e', 'aitune_bench_seed=4', '-e', 'aitune_bench_restore=true',
@@ -90,11 +92,11 @@ def test_benchmark_writes_the_report_from_interleaved_placed_arms_and_restores(r
     # The native worker where this machine has a C compiler, the Python one otherwise; the scenario says which.
     worker = arms[0]['worker']
     assert worker == ('native' if shutil.which('cc') or shutil.which('gcc') else 'python')
-    load = 'ring-%s/load' % worker
+    loaded = 'ring-%s/load' % worker
     with open(os.path.join(report_dir, 'report.md')) as handle:
         markdown = handle.read()
     assert '| Metric | Before | After | Ratio [95 % CI] | Pairs better | Verdict |' in markdown
-    assert '### %s: balanced vs stock (3 pairs)' % load in markdown
+    assert '### %s: balanced vs stock (3 pairs)' % loaded in markdown
     assert '3 rounds, every arm once per round in an order shuffled with seed 4' in markdown
     with open(os.path.join(report_dir, 'report.html')) as handle:
         assert handle.read().count('<svg') >= 3  # two distributions and at least one ratio chart
@@ -118,11 +120,14 @@ def test_benchmark_writes_the_report_from_interleaved_placed_arms_and_restores(r
             assert (load['slice'] or load['cgroup']).endswith('aitune-batch.slice')
         assert workers['skipped'] == [] and load['skipped'] == []
     assert_no_process_left(arms)
-    assert set(report['hosts']['localhost'][load]['comparisons']['balanced']['pairs']) == {1, 2, 3}
+    assert set(report['hosts']['localhost'][loaded]['comparisons']['balanced']['pairs']) == {1, 2, 3}
 
-    assert '%s balanced vs stock, 3 pair(s): wake_p50_us' % load in out
+    assert '%s balanced vs stock, 3 pair(s): wake_p50_us' % loaded in out
     assert 'host back at stock' in out
     assert host_state(run) == untouched
+    # Seed 4 ends on a stock arm, which keeps the calibration: the closing restore still removes it with the rest.
+    assert order[-1][-1] == 'stock'
+    assert not os.path.exists(STATE_DIR), os.listdir(STATE_DIR)
 
 
 @pytest.mark.parametrize('extra, message', [
