@@ -14,14 +14,14 @@ import os
 import time
 
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
-    ABSENT, INVALID, NOT_PERMITTED, FsError, may_create_dir)
+    ABSENT, NOT_PERMITTED, FsError, may_create_dir)
+from ansible_collections.aitune.kernel.plugins.module_utils._state_schema import FORMAT, check_baseline, parse
 
 STATE_DIR = '/var/lib/aitune'
 BASELINE_PATH = STATE_DIR + '/baseline.json'
 # latency_bench's calibration (root's runs): the work per step every later run repeats. Restore removes it with the
 # rest of the collection's own state.
 CALIBRATION_PATH = STATE_DIR + '/bench-calibration.json'
-FORMAT = 1
 
 
 def now_iso():
@@ -29,7 +29,11 @@ def now_iso():
 
 
 class JsonStore(object):
-    """A JSON document under /var/lib/aitune, written atomically with mode 0600 (it may hold file contents)."""
+    """A JSON document under /var/lib/aitune, written atomically with mode 0600 (it may hold file contents).
+
+    Loading trusts it only when root alone can change it and the directory that holds it (HostFS.read_trusted), and
+    only once its every field has the shape the collection writes (``check``, _state_schema): anything else raises
+    FsError before any of it is used."""
 
     path = None
     empty = None
@@ -41,7 +45,7 @@ class JsonStore(object):
         # recorded, and any attempt to save is refused.
         self.unreadable = None
         try:
-            text = fs.read(self.path)
+            text = fs.read_trusted(self.path)
         except FsError as exc:
             # Only a missing file means "nothing recorded"; a planted symlink or an I/O error must stop the run.
             if exc.kind == NOT_PERMITTED and os.geteuid() != 0:
@@ -53,13 +57,14 @@ class JsonStore(object):
             self.data = self.empty()
             self.exists = False
         else:
-            try:
-                self.data = json.loads(text)
-            except ValueError as exc:
-                raise FsError(INVALID, self.path, '%s is not valid JSON (%s); move it aside to continue' % (self.path, exc))
-            if not isinstance(self.data, dict) or self.data.get('format') != FORMAT:
-                raise FsError(INVALID, self.path, '%s has an unknown format; move it aside to continue' % self.path)
+            data = parse(text, self.path)
+            self.check(data)
+            self.data = data
             self.exists = True
+
+    def check(self, document):
+        """Raise FsError unless ``document`` has exactly the shape this file is written with."""
+        raise NotImplementedError
 
     def save(self):
         """Write the document, or remove it once it holds nothing."""
@@ -81,6 +86,9 @@ class Baseline(JsonStore):
     @staticmethod
     def empty():
         return {'format': FORMAT, 'created': now_iso(), 'knobs': {}, 'files': {}, 'dirs': {}}
+
+    def check(self, document):
+        check_baseline(document, self.path)
 
     def is_empty(self):
         return not self.data['knobs'] and not self.data['files'] and not self.data.setdefault('dirs', {})

@@ -31,7 +31,7 @@ from string import Template
 
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import INVALID, FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    KernelChoice, ValidationError)
+    KernelChoice, ValidationError, shown)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_block import (
     SETTINGS, SETTINGS_BY_OPTION, SETTING_OPTIONS, SYS_BLOCK, block_knob)
 from ansible_collections.aitune.kernel.plugins.module_utils._report import APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED
@@ -214,7 +214,7 @@ def check_entries(entries):
                 if option == 'scheduler':
                     text = str(value).strip()
                     if not SCHEDULER_WORD.match(text):
-                        raise ValidationError('%s.scheduler: %r is not an I/O scheduler name' % (where, value))
+                        raise ValidationError('%s.scheduler: %s is not an I/O scheduler name' % (where, shown(value)))
                     settings[option] = text
                 else:
                     settings[option] = setting.validator.canonical('%s.%s' % (where, option), value)
@@ -237,17 +237,17 @@ def _match_problems(where, match):
                         "every disk)" % where)
     if name is not None:
         if '/' in name or '..' in name:
-            problems.append("%s.match.name %r: a device name may not contain '/' or '..'" % (where, name))
+            problems.append("%s.match.name %s: a device name may not contain '/' or '..'" % (where, shown(name)))
         elif not NAME_GLOB.match(name):
-            problems.append('%s.match.name %r: use letters, digits, "_", "-" and the glob characters * ? [ ] !'
-                            % (where, name))
+            problems.append('%s.match.name %s: use letters, digits, "_", "-" and the glob characters * ? [ ] !'
+                            % (where, shown(name)))
         elif _is_exact(name) and not DEVICE_NAME.match(name):
-            problems.append('%s.match.name %r is not a block device name' % (where, name))
+            problems.append('%s.match.name %s is not a block device name' % (where, shown(name)))
     if model is not None and (not MODEL_GLOB.match(model) or model != model.strip()):
-        problems.append('%s.match.model %r: use printable characters without quotes, "|", "$", "%%" or "\\", and '
-                        'no leading or trailing space' % (where, model))
+        problems.append('%s.match.model %s: use printable characters without quotes, "|", "$", "%%" or "\\", and '
+                        'no leading or trailing space' % (where, shown(model)))
     if transport is not None and transport not in TRANSPORTS:
-        problems.append('%s.match.transport %r: expected one of %s' % (where, transport, ', '.join(TRANSPORTS)))
+        problems.append('%s.match.transport %s: expected one of %s' % (where, shown(transport), ', '.join(TRANSPORTS)))
     return problems
 
 

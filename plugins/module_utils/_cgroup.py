@@ -32,8 +32,9 @@ __metaclass__ = type
 import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    check_online, format_cpulist, guard_reserved, online_cpus, parse_cpulist)
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+    format_cpulist, guard_reserved, host_cpulist, online_cpus)
+from ansible_collections.aitune.kernel.plugins.module_utils._invariants import check_reservation
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, shown
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cgroup import (
     CONTROLLERS, MemoryBytes, PERIOD_US, ROOT_STEM, RT_RUNTIME_FILE, SHARES_DEFAULT, SHARES_MAX,
     SHARES_MIN, SLICE_FILES, SLICE_FILE_NAME, STEM, Uclamp, V1_CPU_MOUNTS, V2_MOUNTS,
@@ -109,13 +110,13 @@ def slice_stem(name, own=True):
     """``aitune-latency.slice`` -> ``aitune-latency``. With ``own``, refuses the slices systemd keeps for itself."""
     match = SLICE_NAME.match(name) if isinstance(name, str) else None
     if not match or len(name) > 255:
-        raise ValidationError('slice %r: not a systemd slice name such as aitune-latency.slice (letters, digits and '
+        raise ValidationError('slice %s: not a systemd slice name such as aitune-latency.slice (letters, digits and '
                               '"_" in parts joined by "-", then ".slice"; a "-" means hierarchy: a-b.slice lives in '
-                              'a.slice)' % (name,))
+                              'a.slice)' % (shown(name),))
     stem = match.group(1)
     if own and stem.split('-')[0] in SYSTEMD_SLICE_STEMS:
-        raise ValidationError('slice %r: %s.slice and the slices below it belong to systemd; give the slice a '
-                              'top-level name of its own, such as aitune-latency.slice' % (name, stem.split('-')[0]))
+        raise ValidationError('slice %s: %s.slice and the slices below it belong to systemd; give the slice a '
+                              'top-level name of its own, such as aitune-latency.slice' % (shown(name), stem.split('-')[0]))
     return stem
 
 
@@ -148,11 +149,11 @@ class Slice(object):
 
 def _integer(what, value, low, high):
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise ValidationError('%s: expected an integer from %d to %d, got %r' % (what, low, high, value))
+        raise ValidationError('%s: expected an integer from %d to %d, got %s' % (what, low, high, shown(value)))
     try:
         number = int(str(value).strip(), 10)
     except ValueError:
-        raise ValidationError('%s: expected an integer from %d to %d, got %r' % (what, low, high, value))
+        raise ValidationError('%s: expected an integer from %d to %d, got %s' % (what, low, high, shown(value)))
     if not low <= number <= high:
         raise ValidationError('%s: %d is out of range, expected an integer from %d to %d' % (what, number, low, high))
     return number
@@ -161,7 +162,7 @@ def _integer(what, value, low, high):
 def parse_slices(fs, slices, allow_housekeeping_cpus=False):
     """Validate the ``slices`` option; returns ``[Slice]`` sorted by name. Raises ValidationError listing every problem."""
     if not isinstance(slices, dict):
-        raise ValidationError('slices: expected a mapping of slice name to properties, got %r' % (slices,))
+        raise ValidationError('slices: expected a mapping of slice name to properties, got %s' % (shown(slices),))
     problems = []
     result = []
     online = online_cpus(fs)
@@ -170,7 +171,7 @@ def parse_slices(fs, slices, allow_housekeeping_cpus=False):
         try:
             stem = slice_stem(name)
             if not isinstance(props, dict):
-                raise ValidationError('slice %s: expected a mapping of properties, got %r' % (name, props))
+                raise ValidationError('slice %s: expected a mapping of properties, got %s' % (name, shown(props)))
             unknown = sorted(set(props) - set(PROPERTIES), key=str)
             if unknown:
                 raise ValidationError('slice %s: unknown propert%s %s; known: %s' % (
@@ -195,7 +196,7 @@ def _parse_props(fs, name, props, online, allow_housekeeping_cpus):
         elif prop == 'cpu_quota_percent':
             parsed[prop] = _integer(what, value, 1, 100 * max(len(online), 1))
         elif prop == 'allowed_cpus':
-            parsed[prop] = check_online(fs, parse_cpulist(value, what=what), what)
+            parsed[prop] = host_cpulist(fs, value, what)
         elif prop == 'memory_high':
             parsed[prop] = 'max' if str(value).strip() in ('max', 'infinity') else parse_bytes(what, value)
         elif prop == 'rt_runtime_us':
@@ -207,6 +208,8 @@ def _parse_props(fs, name, props, online, allow_housekeeping_cpus):
     # A slice that outranks the default weight is latency work: the CPUs it is kept to must leave housekeeping some.
     if 'allowed_cpus' in parsed and parsed.get('cpu_weight', WEIGHT_DEFAULT) > WEIGHT_DEFAULT:
         guard_reserved(fs, parsed['allowed_cpus'], '%s allowed_cpus' % name, allow=allow_housekeeping_cpus)
+        # Rule irq-and-workqueue-keep-housekeeping (_invariants.RULES): the CPUs IRQs are steered to stay free.
+        check_reservation(fs, parsed['allowed_cpus'], '%s allowed_cpus' % name, allow=allow_housekeeping_cpus)
     return parsed
 
 

@@ -24,7 +24,7 @@ import re
 from ansible_collections.aitune.kernel.plugins.module_utils._cpupower import run_plan, select_cpus
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist, online_cpus
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import INVALID, REFUSED, FsError
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, shown
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpufreq import (
     CPUFREQ_DIR, KernelWord, NO_TURBO_PATH, epb_knob, policy_knob, policy_path)
 
@@ -117,7 +117,7 @@ def parse_min_freq(value):
     if text == 'max':
         return 'max'
     if isinstance(value, bool) or not text.isdigit():
-        raise ValidationError('min_freq: expected a frequency in kHz or the word "max", got %r' % (value,))
+        raise ValidationError('min_freq: expected a frequency in kHz or the word "max", got %s' % (shown(value),))
     return int(text)
 
 
@@ -128,7 +128,7 @@ def _check_offered(policies, leaf, option, value):
         if offered is not None and value not in offered:
             problems.append('%s offers %s' % (policy.name, ', '.join(offered) or 'nothing'))
     if problems:
-        raise ValidationError('%s: %r is not offered by the kernel (%s)' % (option, value, '; '.join(problems)))
+        raise ValidationError('%s: %s is not offered by the kernel (%s)' % (option, shown(value), '; '.join(problems)))
 
 
 def _min_freq_for(policy, wanted):

@@ -25,7 +25,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._cpupower import run
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import CPU_DIR, format_cpulist
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    ValidationError)
+    ValidationError, shown)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpuidle import (
     state_knob)
 
@@ -129,7 +129,7 @@ def _microseconds(option, value, high):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError('%s: expected a whole number of microseconds, got %r' % (option, value))
+        raise ValidationError('%s: expected a whole number of microseconds, got %s' % (option, shown(value)))
     if not 0 <= value <= high:
         raise ValidationError('%s: %d is out of range, expected 0 to %d microseconds' % (option, value, high))
     return value

@@ -9,7 +9,7 @@ has no knob on this host at all (no cpufreq policy, no cpuidle driver) beside th
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.aitune.kernel.plugins.module_utils._cpus import check_online, online_cpus, parse_cpulist
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import host_cpulist, online_cpus
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.plugins.module_utils._report import UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, RunFailed, run_engine
@@ -19,7 +19,7 @@ def select_cpus(fs, cpus):
     """The CPUs a run acts on: the ``cpus`` option checked against the online CPUs, or every online CPU."""
     if cpus in (None, ''):
         return online_cpus(fs)
-    return check_online(fs, parse_cpulist(cpus, what='cpus'), 'cpus')
+    return host_cpulist(fs, cpus, 'cpus')
 
 
 def strict_refusal(unsupported):

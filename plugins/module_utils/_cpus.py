@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import re
 
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, shown
 
 CPU_DIR = '/sys/devices/system/cpu'
 ONLINE_PATH = CPU_DIR + '/online'
@@ -33,29 +33,50 @@ class HousekeepingError(ValidationError):
     """A CPU set that would leave the housekeeping CPUs without work or IRQs."""
 
 
-def parse_cpulist(text, what='CPU list'):
-    """``"0-3,8"`` -> ``{0, 1, 2, 3, 8}``. Accepts an int or a list of ints too; refuses anything else clearly."""
+def parse_cpulist(text, what='CPU list', online=None):
+    """``"0-3,8"`` -> ``{0, 1, 2, 3, 8}``. Accepts an int or a list of ints too; refuses anything else clearly.
+    ``online``: this host's online CPUs, named in the refusal of a CPU number beyond what a list may hold."""
     if isinstance(text, bool):
-        raise ValidationError('%s: expected a CPU list such as "0-3,8", got %r' % (what, text))
+        raise ValidationError('%s: expected a CPU list such as "0-3,8", got %s' % (what, shown(text)))
     if isinstance(text, int):
         text = str(text)
     if isinstance(text, (list, tuple)):
         text = ','.join(str(item) for item in text)
     if not isinstance(text, str):
-        raise ValidationError('%s: expected a CPU list such as "0-3,8", got %r' % (what, text))
+        raise ValidationError('%s: expected a CPU list such as "0-3,8", got %s' % (what, shown(text)))
     cpus = set()
     for part in text.replace(' ', '').split(','):
         if part == '':
             continue
         match = _RANGE.match(part)
         if not match:
-            raise ValidationError('%s: %r is not a CPU list such as "0-3,8"' % (what, text))
-        low = int(match.group(1))
-        high = int(match.group(2)) if match.group(2) is not None else low
-        if high < low or high >= MAX_CPUS:
-            raise ValidationError('%s: %r is not a valid range in %r' % (what, part, text))
+            raise ValidationError('%s: %s is not a CPU list such as "0-3,8"' % (what, shown(text)))
+        low = _number(match.group(1), what, part, text, online)
+        high = _number(match.group(2), what, part, text, online) if match.group(2) is not None else low
+        if high < low:
+            raise ValidationError('%s: %s is not a valid range in %s: it ends below where it starts'
+                                  % (what, shown(part), shown(text)))
+        if high >= MAX_CPUS:
+            raise ValidationError('%s: %s is not a valid range in %s: CPU %d is beyond %s'
+                                  % (what, shown(part), shown(text), high, _cpu_limits(online)))
         cpus.update(range(low, high + 1))
     return cpus
+
+
+def _number(digits, what, part, text, online=None):
+    """A CPU number of a list; one too long to be a CPU is refused before Python is asked to convert it."""
+    if len(digits.lstrip('0')) > len(str(MAX_CPUS)):
+        raise ValidationError('%s: %s is not a valid range in %s: CPU %s is beyond %s'
+                              % (what, shown(part), shown(text), shown(digits), _cpu_limits(online)))
+    return int(digits.lstrip('0') or '0')
+
+
+def _cpu_limits(online):
+    """The limits a CPU number is held to, for a refusal: this host's CPUs where known, and the parser's own."""
+    parser = 'CPU %d, the highest CPU number a CPU list may name' % (MAX_CPUS - 1)
+    if not online:
+        return parser
+    return "this host's CPUs %s (%d CPUs) and %s" % (format_cpulist(online), len(online), parser)
 
 
 def format_cpulist(cpus):
@@ -76,10 +97,10 @@ def parse_cpumask(text, what='CPU mask'):
     not 0x11.
     """
     if not isinstance(text, str):
-        raise ValidationError('%s: expected a hex CPU mask such as "ff,00000001", got %r' % (what, text))
+        raise ValidationError('%s: expected a hex CPU mask such as "ff,00000001", got %s' % (what, shown(text)))
     groups = text.strip().split(',')
     if not all(re.match(r'^[0-9a-fA-F]{1,8}$', group) for group in groups):
-        raise ValidationError('%s: %r is not a CPU mask such as "ff,00000001"' % (what, text))
+        raise ValidationError('%s: %s is not a CPU mask such as "ff,00000001"' % (what, shown(text)))
     cpus = set()
     for index, group in enumerate(reversed(groups)):
         value = int(group, 16)
@@ -123,10 +144,25 @@ def check_online(fs, cpus, what):
     online = online_cpus(fs)
     outside = set(cpus) - online
     if outside:
-        raise ValidationError('%s: CPU %s not online (online: %s)' % (what, format_cpulist(outside), format_cpulist(online)))
+        raise ValidationError('%s: CPU %s not online (online: %s, %d CPUs)'
+                              % (what, format_cpulist(outside), format_cpulist(online), len(online)))
     if not cpus:
         raise ValidationError('%s: the CPU list is empty' % what)
     return set(cpus)
+
+
+def host_cpulist(fs, text, what):
+    """A CPU list given for this host: parsed, every CPU online, not empty. Refusals name this host's CPUs."""
+    return check_online(fs, parse_cpulist(text, what=what, online=online_cpus(fs)), what)
+
+
+def explicit_housekeeping(fs, text, default_words='leave the option out for the default'):
+    """An explicitly given housekeeping set. An empty one is refused, not read as "the default": an empty
+    housekeeping set would leave the kernel nowhere for IRQs and its own threads."""
+    if isinstance(text, str) and not text.replace(',', '').strip():
+        raise ValidationError('housekeeping_cpus: an empty CPU list (%s) is refused: the kernel needs at least one '
+                              'CPU for IRQs and its own threads; %s' % (shown(text), default_words))
+    return host_cpulist(fs, text, 'housekeeping_cpus')
 
 
 def numa_nodes(fs):
@@ -225,8 +261,8 @@ def irq_serving_cpus(fs):
 
 def housekeeping_cpus(fs, explicit=None):
     """The housekeeping set: ``explicit`` when given, else CPU 0 of each NUMA node plus the CPUs serving IRQs now."""
-    if explicit not in (None, '', []):
-        return check_online(fs, parse_cpulist(explicit, what='housekeeping_cpus'), 'housekeeping_cpus')
+    if explicit is not None:
+        return explicit_housekeeping(fs, explicit)
     return numa_first_cpus(fs) | irq_serving_cpus(fs)
 
 
@@ -267,11 +303,16 @@ def parse_boot_cpulist(text, last_cpu, what):
     for part in text.split(','):
         match = _BOOT_RANGE.match(part)
         if not match:
-            raise ValidationError('%s: %r is not a CPU list such as "2-7" or "2-15:2/4"' % (what, text))
-        low, high = [last_cpu if end == 'N' else int(end) for end in (match.group(1), match.group(2) or match.group(1))]
-        used, group = (int(match.group(3)), int(match.group(4))) if match.group(3) else (1, 1)
-        if high < low or high >= MAX_CPUS or not 0 < used <= group:
-            raise ValidationError('%s: %r is not a valid range in %r' % (what, part, text))
+            raise ValidationError('%s: %s is not a CPU list such as "2-7" or "2-15:2/4"' % (what, shown(text)))
+        low, high = [last_cpu if end == 'N' else _number(end, what, part, text)
+                     for end in (match.group(1), match.group(2) or match.group(1))]
+        used, group = (_number(match.group(3), what, part, text), _number(match.group(4), what, part, text)) \
+            if match.group(3) else (1, 1)
+        if high >= MAX_CPUS:
+            raise ValidationError('%s: %s is not a valid range in %s: CPU %d is beyond %s'
+                                  % (what, shown(part), shown(text), high, _cpu_limits(set(range(last_cpu + 1)))))
+        if high < low or not 0 < used <= group:
+            raise ValidationError('%s: %s is not a valid range in %s' % (what, shown(part), shown(text)))
         cpus.update(cpu for cpu in range(low, high + 1) if (cpu - low) % group < used)
     return cpus
 

@@ -76,10 +76,11 @@ class Engine(object):
     """One module run's view of the host. Call ``close()`` (or use as a context manager) to unmount what it mounted."""
 
     def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0, systemctl=None, udevadm=None,
-                 fs=None, preview_state=None):
+                 fs=None, preview_state=None, owner=None):
         self.systemctl = systemctl
         self.udevadm = udevadm
-        self.fs = fs or HostFS(root)
+        # ``owner``: whose state files the engine trusts (HostFS); root on the real root.
+        self.fs = fs or HostFS(root, owner=owner)
         self.kernel = KernelInfo(self.fs)
         self.debugfs = Debugfs(self.kernel, mounter)
         self.check_mode = check_mode
@@ -104,6 +105,13 @@ class Engine(object):
         if self.check_mode and self.preview_state is not None:
             return self.preview_state
         return State(self.fs)
+
+    def check_state_files(self):
+        """Load the baseline and the state once before the host lock is taken: a file that is not root's alone, or
+        not in the shape the collection writes, is refused (FsError) before the lock file or anything else is
+        written. Both are loaded again, and checked again, under the lock."""
+        Baseline(self.fs)
+        State(self.fs)
 
     # -- probing -------------------------------------------------------------------------------------------------------
     def probe(self, knob):
@@ -223,6 +231,7 @@ class Engine(object):
         # Bad input is refused before the lock file is even created; the plan is made again under the lock.
         self.plan(desired, strict=strict, pending_dirs=new_dirs, knobs=knobs)
         self.plan(expect, pending_dirs=new_dirs)
+        self.check_state_files()
         with self.lock():
             stage = self._stage(desired, expect, persist, strict, new_dirs, knobs, cmdline=cmdline, units=units,
                                 files=files)
@@ -447,6 +456,7 @@ class Engine(object):
         ``keep_calibration``: a restored host keeps nothing of the collection's. The baseline stays while any
         original could not be put back."""
         report = Report(self)
+        self.check_state_files()
         # Taking the lock creates the state directory on a host that has none; that is no change to report.
         had_state_dir = self.fs.lexists(STATE_DIR)
         with self.lock() as lock:

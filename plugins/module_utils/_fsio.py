@@ -103,11 +103,46 @@ def may_create_dir(path):
     return path in CREATABLE_PARENTS or is_write_allowed(path)
 
 
-class HostFS(object):
-    """Host paths under ``root``; see the module docstring for the rules."""
+def normalize_root(root):
+    """``root`` as one absolute path without "." or ".." parts or repeated slashes: ``//`` and ``/.`` are ``/``.
+    (POSIX lets a path keep two leading slashes, and os.path.abspath does; Linux reads them as one.)"""
+    path = os.path.abspath(root or '/')
+    if path.startswith('//'):
+        path = os.path.normpath('/' + path.lstrip('/'))
+    return path
 
-    def __init__(self, root='/'):
-        self.root = os.path.abspath(root or '/')
+
+def is_real_root(root):
+    """Whether ``root`` is this host's own root, however it is spelled: ``/``, ``//``, ``/.``, or a path that
+    resolves to ``/`` (a symlink to it). Only then are commands run and filesystems mounted for it."""
+    path = normalize_root(root)
+    return path == '/' or os.path.realpath(path) == '/'
+
+
+def _read_and_close(fd, path, limit, check=None):
+    """Up to ``limit`` bytes of the open ``fd``, which is closed either way; ``check(stat)`` may refuse first."""
+    try:
+        if check is not None:
+            check(os.fstat(fd))
+        return os.read(fd, limit)
+    except OSError as exc:
+        raise FsError.from_oserror(path, 'reading', exc)
+    finally:
+        os.close(fd)
+
+
+class HostFS(object):
+    """Host paths under ``root``; see the module docstring for the rules.
+
+    ``owner``: the only user whose files the collection's own state may be (read_trusted). Root (0) on the real root;
+    on a fake tree (the unit tests) the owner of the tree's root directory, or this process's user where it has none.
+    """
+
+    def __init__(self, root='/', owner=None):
+        self.root = normalize_root(root)
+        if owner is None:
+            owner = 0 if is_real_root(self.root) else _owner_of(self.root)
+        self.owner = owner
 
     # -- mapping -------------------------------------------------------------------------------------------------------
     def host_path(self, path):
@@ -166,13 +201,7 @@ class HostFS(object):
             except OSError as exc:
                 raise FsError.from_oserror(path, 'reading', exc)
         else:
-            fd = self._open(path, os.O_RDONLY, 'reading')
-            try:
-                data = os.read(fd, limit)
-            except OSError as exc:
-                raise FsError.from_oserror(path, 'reading', exc)
-            finally:
-                os.close(fd)
+            data = _read_and_close(self._open(path, os.O_RDONLY, 'reading'), path, limit)
         return data.decode('utf-8', 'replace')
 
     def read_optional(self, path, follow=False, default=None):
@@ -222,6 +251,45 @@ class HostFS(object):
         finally:
             os.close(fd)
         return True, b''.join(chunks).decode('utf-8', 'replace'), mode
+
+    def read_trusted(self, path, limit=1 << 20):
+        """Read one of the collection's own state files, trusting it only as sshd's StrictModes trusts a key file:
+        its directory and the file itself must belong to ``owner`` (root) and be writable by nobody else, and the file
+        must be a regular file. Neither is followed through a symlink. Raises FsError ABSENT when the directory or the
+        file is missing (a missing file in an untrusted directory is refused all the same: the collection would write
+        there next) and REFUSED for an untrusted one."""
+        directory = path.rsplit('/', 1)[0] or '/'
+        try:
+            dir_fd, leaf = self._open_parent(path)
+        except OSError as exc:
+            raise FsError.from_oserror(directory, 'opening', exc)
+        try:
+            self._check_trusted(directory, os.fstat(dir_fd))
+            try:
+                # O_NONBLOCK: a FIFO planted in place of the file must not hang the run before it is refused.
+                fd = os.open(leaf, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+            except OSError as exc:
+                raise FsError.from_oserror(path, 'reading', exc)
+        finally:
+            os.close(dir_fd)
+        return _read_and_close(fd, path, limit, lambda info: self._check_trusted_file(path, info)).decode(
+            'utf-8', 'replace')
+
+    def _check_trusted_file(self, path, info):
+        if not stat.S_ISREG(info.st_mode):
+            raise FsError(REFUSED, path, 'refused %s: it is not a regular file; %s' % (path, _TRUST_RULE))
+        self._check_trusted(path, info)
+
+    def _check_trusted(self, path, info):
+        problems = []
+        if info.st_uid != self.owner:
+            problems.append('owned by uid %d, not %s' % (
+                info.st_uid, 'root' if self.owner == 0 else 'uid %d (the owner of %s)' % (self.owner, self.root)))
+        writable = [who for who, bit in (('group', stat.S_IWGRP), ('others', stat.S_IWOTH)) if info.st_mode & bit]
+        if writable:
+            problems.append('mode %04o is writable by %s' % (stat.S_IMODE(info.st_mode), ' and '.join(writable)))
+        if problems:
+            raise FsError(REFUSED, path, 'refused %s: %s; %s' % (path, ', and '.join(problems), _TRUST_RULE))
 
     # -- writing -------------------------------------------------------------------------------------------------------
     def write_value(self, path, value):
@@ -373,6 +441,18 @@ class HostFS(object):
             raise FsError.from_oserror(path, 'opening', exc)
         finally:
             os.close(dir_fd)
+
+
+_TRUST_RULE = ('aitune.kernel uses its state (/var/lib/aitune and the files in it) only while root alone can change '
+               'it: find out how it came to be so, then give it back to root (chown root:root, chmod go-w) or move '
+               'the file aside')
+
+
+def _owner_of(root):
+    try:
+        return os.stat(root).st_uid
+    except OSError:
+        return os.geteuid()
 
 
 def _fsync_dir(dir_fd, path):

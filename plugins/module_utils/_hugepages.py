@@ -12,7 +12,8 @@ import re
 from string import Template
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import HUGEPAGE_SIZES_KB, hugepage_knob
+from ansible_collections.aitune.kernel.plugins.module_utils._invariants import check_pools as check_memory_cap
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import HUGEPAGE_SIZES_KB, hugepage_knob, shown
 from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
 ARGUMENT_SPEC = dict(
@@ -31,6 +32,22 @@ ARGUMENT_SPEC = dict(
 )
 
 MOUNT_PATH = re.compile(r'^(/[A-Za-z0-9_]+)+$')
+# Where a hugetlbfs may be mounted: /dev/hugepages and its siblings such as /dev/hugepages1G (the places systemd and
+# libhugetlbfs use), and below /mnt, /run and /srv, the trees meant for mounts and run-time files. Anywhere else a
+# hugetlbfs would hide what the system keeps there.
+MOUNT_ROOTS = ('/dev/hugepages', '/dev/hugepages<suffix>', '/mnt/...', '/run/...', '/srv/...')
+_MOUNT_ALLOWED = re.compile(r'^(/dev/hugepages[A-Za-z0-9_]*(/.*)?|/(mnt|run|srv)/.+)$')
+# Paths the collection or the system depends on: a mount may not be one, nor contain one (it would hide it).
+MOUNT_PROTECTED = ('/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib64', '/mnt', '/opt', '/proc', '/root',
+                   '/run', '/run/dbus', '/run/lock', '/run/systemd', '/run/udev', '/run/user', '/sbin', '/srv', '/sys',
+                   '/tmp', '/usr', '/var', '/var/lib/aitune')
+# Trees under /run that belong to the system's own services: nothing of the collection's is mounted inside them.
+MOUNT_SYSTEM_TREES = ('/run/dbus', '/run/lock', '/run/systemd', '/run/udev', '/run/user')
+# Mode bits a hugetlbfs root may not carry: setuid and setgid (a directory's setgid hands its group to every file
+# made in it), and world-writable without the sticky bit (anyone could delete anyone's files).
+MODE_SETID = 0o6000
+MODE_STICKY = 0o1000
+MODE_WORLD_WRITABLE = 0o002
 MOUNT_UNIT = Template("""# Managed by aitune.kernel; removed by aitune.kernel.restore.
 [Unit]
 Description=hugetlbfs with ${pagesize} pages at ${path}
@@ -50,17 +67,59 @@ WantedBy=local-fs.target
 """)
 
 
+def check_mount_path(path):
+    """Refuse a mount point that is not plain, not under MOUNT_ROOTS, or that is or holds a MOUNT_PROTECTED path."""
+    if not isinstance(path, str) or not MOUNT_PATH.match(path) or '..' in path:
+        raise EngineError('hugepages: mount path %s must be absolute and use only letters, digits, "_" and "/"'
+                          % shown(path))
+    for protected in MOUNT_PROTECTED:
+        if path == protected or protected.startswith(path + '/'):
+            raise EngineError('hugepages: mount path %s is refused: a hugetlbfs there would hide %s, which the %s '
+                              'depends on. Mount it at /dev/hugepages, /dev/hugepages<suffix> (such as '
+                              '/dev/hugepages1G) or below /mnt, /run or /srv, such as /mnt/huge'
+                              % (path, protected, 'collection' if protected == '/var/lib/aitune' else 'system'))
+    for tree in MOUNT_SYSTEM_TREES:
+        if path.startswith(tree + '/'):
+            raise EngineError('hugepages: mount path %s is refused: %s belongs to the system\'s own services. Mount it '
+                              'below /mnt, /run or /srv outside it, such as /run/hugepages' % (path, tree))
+    if not _MOUNT_ALLOWED.match(path):
+        raise EngineError('hugepages: mount path %s is refused: a hugetlbfs is mounted only at %s, never over a '
+                          'directory the system keeps files in' % (path, ', '.join(MOUNT_ROOTS)))
+    return path
+
+
+def check_mount_mode(mode):
+    """Refuse a mode that is not octal, carries setuid or setgid, or is world-writable without the sticky bit."""
+    if not isinstance(mode, str) or not re.match(r'^[0-7]{3,4}$', mode):
+        raise EngineError('hugepages: mount mode %s is not an octal mode such as 1770' % shown(mode))
+    bits = int(mode, 8)
+    if bits & MODE_SETID:
+        raise EngineError('hugepages: mount mode %s is refused: it carries the %s bit, which a hugetlbfs root has no '
+                          'use for; use 1770 (the default) or 0770'
+                          % (mode, ' and '.join(name for bit, name in ((0o4000, 'setuid'), (0o2000, 'setgid'))
+                                                if bits & bit)))
+    if bits & MODE_WORLD_WRITABLE and not bits & MODE_STICKY:
+        raise EngineError('hugepages: mount mode %s is refused: world-writable without the sticky bit lets any user '
+                          'delete or replace the others\' hugepage files; use 1777 for a shared mount, or 1770 (the '
+                          'default) for the owner and group alone' % mode)
+    return mode
+
+
 def mount_unit(mount):
-    """``(unit name, unit content)`` for the mount; refuses paths that are not plain."""
-    path = mount['path']
-    if not MOUNT_PATH.match(path) or '..' in path:
-        raise EngineError('hugepages: mount path %r must be absolute and use only letters, digits, "_" and "/"' % path)
-    if not re.match(r'^[0-7]{3,4}$', mount['mode']):
-        raise EngineError('hugepages: mount mode %r is not an octal mode' % mount['mode'])
+    """``(unit name, unit content)`` for the mount; refuses paths and modes that are not safe (see check_mount_path
+    and check_mount_mode). Called while deciding, before anything is written."""
+    path = check_mount_path(mount['path'])
+    check_mount_mode(mount['mode'])
     # systemd names a mount unit after its path with "/" turned into "-"; plain paths need no further escaping.
     unit = path.strip('/').replace('/', '-') + '.mount'
     return unit, MOUNT_UNIT.substitute(path=path, pagesize=mount['pagesize'], mode=mount['mode'],
                                        size_kb=HUGEPAGE_SIZES_KB[mount['pagesize']])
+
+
+def check_options(params):
+    """What can be refused from the options alone, before any subsystem of a profile run writes: the mount."""
+    if params.get('mount') is not None:
+        mount_unit(params['mount'])
 
 
 def mount_outcome(engine, mount, unit):
@@ -78,15 +137,6 @@ def mount_outcome(engine, mount, unit):
     return outcome
 
 
-def meminfo_kb(engine):
-    values = {}
-    for line in (engine.fs.read_optional('/proc/meminfo', follow=True) or '').splitlines():
-        match = re.match(r'^(\w+):\s+(\d+)', line)
-        if match:
-            values[match.group(1)] = int(match.group(2))
-    return values
-
-
 def check_pools(pools, at_boot):
     """Refuse duplicate or mixed (host-wide and per-node) pools of one size, and per-node boot reservations."""
     seen = set()
@@ -102,26 +152,8 @@ def check_pools(pools, at_boot):
 
 
 def check_caps(engine, pools, max_percent, at_boot):
-    """The safety caps: pools within max_percent of MemTotal, and runtime growth within MemAvailable."""
-    meminfo = meminfo_kb(engine)
-    total_kb = meminfo.get('MemTotal', 0)
-    wanted_kb = sum(pool['count'] * HUGEPAGE_SIZES_KB[pool['size']] for pool in pools)
-    if wanted_kb > total_kb * max_percent // 100:
-        raise EngineError('hugepages: %d MiB of pools is above the cap of %d%% of MemTotal (%d MiB); nothing was '
-                          'changed. Raise max_percent only if the host can live with that little free memory.'
-                          % (wanted_kb // 1024, max_percent, total_kb * max_percent // 100 // 1024))
-    if at_boot:
-        return
-    growth_kb = 0
-    for pool in pools:
-        knob = hugepage_knob(pool['size'], pool['node'])
-        current = engine.fs.read_optional(knob.locations[0].path)
-        if current is not None:
-            growth_kb += max(0, pool['count'] - int(current.strip())) * HUGEPAGE_SIZES_KB[pool['size']]
-    available_kb = meminfo.get('MemAvailable', 0)
-    if growth_kb > available_kb:
-        raise EngineError('hugepages: growing the pools takes %d MiB but only %d MiB is available; nothing was changed'
-                          % (growth_kb // 1024, available_kb // 1024))
+    """The safety caps (rule hugepages-under-memory-cap of _invariants.RULES; memory checks the other side)."""
+    check_memory_cap(engine.fs, pools, max_percent, at_boot)
 
 
 def boot_params(pools):

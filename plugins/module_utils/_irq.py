@@ -27,11 +27,12 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    check_online, device_irq_actions, format_cpulist, format_cpumask, guard_reserved, numa_first_cpus,
+    device_irq_actions, explicit_housekeeping, format_cpulist, format_cpumask, numa_first_cpus,
     online_cpus, parse_cpulist)
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import INVALID, IO_ERROR, NOT_PERMITTED, FsError, HostFS
+from ansible_collections.aitune.kernel.plugins.module_utils._invariants import check_irq_steering
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    ValidationError)
+    ValidationError, shown)
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import UNIT_DIR
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_irq import (
     DEFAULT_AFFINITY_KNOB, IRQ_DIR, WORKQUEUE_KNOB, irq_affinity_knob)
@@ -95,7 +96,7 @@ def check_devices(devices):
     if bad:
         raise ValidationError('devices: %s: a device is a name or glob such as nvme* or mlx5_comp*, made of letters, '
                               'digits, "_.:@+-" and the glob characters "*?[]" (64 at most)'
-                              % ', '.join(repr(glob) for glob in bad))
+                              % ', '.join(shown(glob) for glob in bad))
     return list(devices)
 
 
@@ -216,11 +217,10 @@ class IrqPlan(object):
         self.fs = fs
         self.globs = check_devices(devices or [])
         online = online_cpus(fs)
-        if housekeeping in (None, ''):
+        if housekeeping is None:
             self.housekeeping = numa_first_cpus(fs) & online
         else:
-            self.housekeeping = check_online(fs, parse_cpulist(housekeeping, what='housekeeping_cpus'),
-                                             'housekeeping_cpus')
+            self.housekeeping = explicit_housekeeping(fs, housekeeping)
         self.latency = online - self.housekeeping
         self.width = kernel_cpu_width(fs)
         self.matched = matching_irqs(fs, self.globs) if self.globs else {}
@@ -228,9 +228,10 @@ class IrqPlan(object):
         if self.globs and not self.matched:
             self.warnings.append('devices %s matched no IRQ in /proc/interrupts' % ', '.join(self.globs))
         if self.globs or default_affinity or workqueue:
-            guard_reserved(fs, self.latency, 'irq: steering IRQs and workers onto CPUs %s'
-                           % format_cpulist(self.housekeeping),
-                           housekeeping=numa_first_cpus(fs) & online, allow=allow)
+            # Rule irq-and-workqueue-keep-housekeeping (_invariants.RULES); placement and cgroup check the other side.
+            check_irq_steering(fs, self.latency, numa_first_cpus(fs) & online,
+                               'irq: steering IRQs and workers onto CPUs %s' % format_cpulist(self.housekeeping),
+                               allow=allow)
 
         cpulist = format_cpulist(self.housekeeping)
         mask = format_cpumask(self.housekeeping, self.width)

@@ -34,6 +34,21 @@ class ValidationError(ValueError):
     pass
 
 
+# How much of a refused value a message shows: enough to recognise it, never a whole megabyte pasted into a variable.
+SHOWN_CHARS = 80
+
+
+def shown(value, limit=SHOWN_CHARS):
+    """``repr(value)`` for an error message, cut to its first ``limit`` characters with the full size said after it:
+    every refusal that echoes what it was given goes through this, so a huge value cannot flood the message."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    if isinstance(value, (list, tuple, dict)):
+        return '%s... (%d items)' % (text[:limit], len(value))
+    return '%s... (%d characters)' % (text[:limit], len(value) if isinstance(value, (str, bytes)) else len(text))
+
+
 # Restore scopes: the abstract-name prefixes each subsystem owns.
 SUBSYSTEM_PREFIXES = {
     'sched': ('sched.',),
@@ -71,11 +86,11 @@ class IntRange(object):
 
     def canonical(self, name, value, raw_current=None):
         if isinstance(value, bool):
-            raise ValidationError('%s: expected %s, got the boolean %r' % (name, self.describe(), value))
+            raise ValidationError('%s: expected %s, got the boolean %s' % (name, self.describe(), shown(value)))
         try:
             number = int(str(value).strip(), 10)
         except (TypeError, ValueError):
-            raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+            raise ValidationError('%s: expected %s, got %s' % (name, self.describe(), shown(value)))
         if not self.low <= number <= self.high:
             raise ValidationError('%s: %d is out of range, expected %s' % (name, number, self.describe()))
         return str(number)
@@ -103,7 +118,7 @@ class Switch(IntRange):
             return '1'
         if text in self._FALSE:
             return '0'
-        raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+        raise ValidationError('%s: expected %s, got %s' % (name, self.describe(), shown(value)))
 
 
 class KernelChoice(object):
@@ -122,8 +137,8 @@ class KernelChoice(object):
         text = str(value).strip()
         offered = self.offered(raw_current or '')
         if text not in offered:
-            raise ValidationError('%s: %r is not offered by this kernel, which offers: %s'
-                                  % (name, text, ', '.join(offered) or 'nothing'))
+            raise ValidationError('%s: %s is not offered by this kernel, which offers: %s'
+                                  % (name, shown(text), ', '.join(offered) or 'nothing'))
         return text
 
     def current(self, raw):

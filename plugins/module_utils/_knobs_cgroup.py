@@ -20,7 +20,7 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist, parse_cpulist
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    PERSIST_NONE, Family, IntRange, Knob, Location, ValidationError)
+    PERSIST_NONE, Family, IntRange, Knob, Location, ValidationError, shown)
 
 # Where a unified (v2) hierarchy is mounted: alone at /sys/fs/cgroup, or at .../unified beside v1 ones (hybrid).
 V2_MOUNTS = ('/sys/fs/cgroup', '/sys/fs/cgroup/unified')
@@ -75,9 +75,9 @@ class CpuMax(_Text):
             quota = 'max' if parts[0] == 'max' else int(parts[0], 10)
             period = int(parts[1], 10)
         except ValueError:
-            raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+            raise ValidationError('%s: expected %s, got %s' % (name, self.describe(), shown(value)))
         if not 1000 <= period <= 1000000 or (quota != 'max' and quota < 1000):
-            raise ValidationError('%s: %r is out of range (quota at least 1000, period 1000 to 1000000)' % (name, value))
+            raise ValidationError('%s: %s is out of range (quota at least 1000, period 1000 to 1000000)' % (name, shown(value)))
         return '%s %d' % (quota, period)
 
 
@@ -161,7 +161,7 @@ class ControllerToggle(_Text):
             return '+' + self.controller
         if text in ('-' + self.controller, '0', 'false', 'no', 'off'):
             return '-' + self.controller
-        raise ValidationError('%s: expected %s, got %r' % (name, self.describe(), value))
+        raise ValidationError('%s: expected %s, got %s' % (name, self.describe(), shown(value)))
 
     def current(self, raw):
         return ('+' if self.controller in raw.split() else '-') + self.controller
@@ -170,10 +170,10 @@ class ControllerToggle(_Text):
 def parse_bytes(name, value):
     """``8G``, ``512M``, ``1024K`` or a plain byte count -> bytes."""
     if isinstance(value, bool):
-        raise ValidationError('%s: expected a byte count such as 8G, got the boolean %r' % (name, value))
+        raise ValidationError('%s: expected a byte count such as 8G, got the boolean %s' % (name, shown(value)))
     match = re.match(r'^\s*(\d+)\s*([KMGT]?)B?\s*$', str(value), re.IGNORECASE)
     if not match:
-        raise ValidationError('%s: expected a byte count such as 8G, 512M or 1073741824, got %r' % (name, value))
+        raise ValidationError('%s: expected a byte count such as 8G, 512M or 1073741824, got %s' % (name, shown(value)))
     number = int(match.group(1)) << (10 * ' KMGT'.index(match.group(2).upper() or ' '))
     if number < PAGE_SIZE:
         raise ValidationError('%s: %d bytes is less than a page (%d bytes); that would throttle every allocation'
@@ -183,11 +183,11 @@ def parse_bytes(name, value):
 
 def parse_percent(name, value):
     if isinstance(value, bool):
-        raise ValidationError('%s: expected a percent from 0 to 100, got the boolean %r' % (name, value))
+        raise ValidationError('%s: expected a percent from 0 to 100, got the boolean %s' % (name, shown(value)))
     try:
         percent = round(float(str(value).strip().rstrip('%')), 2)
     except ValueError:
-        raise ValidationError('%s: expected a percent from 0 to 100, got %r' % (name, value))
+        raise ValidationError('%s: expected a percent from 0 to 100, got %s' % (name, shown(value)))
     if not 0 <= percent <= 100:
         raise ValidationError('%s: %s is out of range, expected a percent from 0 to 100' % (name, value))
     return percent

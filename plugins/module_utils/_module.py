@@ -30,12 +30,23 @@ def build_module(argument_spec, apply_options=True, **kwargs):
     return AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
 
 
+# The longest failure message a module returns. Each refusal shows at most the start of a value it echoes
+# (_knobs.shown); this is the net under all of them together, for a message that joins many.
+MESSAGE_CHARS = 8000
+
+
+def capped_message(message, limit=MESSAGE_CHARS):
+    if len(message) <= limit:
+        return message
+    return '%s... (%d characters)' % (message[:limit], len(message))
+
+
 def exit_with_result(module, run_subsystem):
     """Run ``run_subsystem(Run)`` with the module's own options and exit with its result or failure."""
     try:
         result = run_subsystem(Run(module, module.params))
     except RunFailed as exc:
-        module.fail_json(msg=str(exc), **exc.result)
+        module.fail_json(msg=capped_message(str(exc)), **exc.result)
     if not module._diff:
         result.pop('diff', None)
     module.exit_json(**result)

@@ -22,6 +22,7 @@ from string import Template
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import FORMAT, STATE_DIR, JsonStore, now_iso
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_SYSCTL, PERSIST_TMPFILES, sysctl_key
+from ansible_collections.aitune.kernel.plugins.module_utils._state_schema import check_state
 
 STATE_PATH = STATE_DIR + '/state.json'
 PERSIST_CMDLINE = 'cmdline'
@@ -104,6 +105,9 @@ class State(JsonStore):
     @staticmethod
     def empty():
         return {'format': FORMAT, 'knobs': {}, 'cmdline': {}, 'files': {}}
+
+    def check(self, document):
+        check_state(document, self.path, owned_file_kind, UNIT_DIR)
 
     def is_empty(self):
         return not any(self.data.get(table) for table in self.TABLES)

@@ -21,10 +21,12 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import slice_stem
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    check_online, format_cpulist, guard_reserved, parse_cpulist)
+    format_cpulist, guard_reserved, host_cpulist, parse_cpulist)
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+from ansible_collections.aitune.kernel.plugins.module_utils._invariants import (  # noqa: F401 pylint: disable=unused-import
+    RT_PERIOD, RT_POLICIES, RT_RUNTIME, check_reservation, check_rt_placement, rt_throttling)
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, shown
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     DROPIN_LEAF, UNIT_DIR, State, dropin_path, owned_file_kind, FILE_DROPIN)
 from ansible_collections.aitune.kernel.plugins.module_utils._report import APPLIED, UNSUPPORTED, Report
@@ -34,13 +36,12 @@ from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engi
 SUBSYSTEM = 'placement'
 # A plain service name, a template instance allowed: vllm.service, agent-runner.service, worker@1.service.
 SERVICE_NAME = re.compile(r'^[A-Za-z0-9_.:-]+(@[A-Za-z0-9_.:-]*)?\.service$')
+# A template itself (getty@.service): a drop-in for it applies to every instance, running or started later.
+TEMPLATE_NAME = re.compile(r'^[A-Za-z0-9_.:-]+@\.service$')
 POLICIES = ('other', 'batch', 'idle', 'fifo', 'rr')
-RT_POLICIES = ('fifo', 'rr')
 NUMA_POLICIES = ('default', 'preferred', 'bind', 'interleave', 'local')
 NUMA_POLICIES_WITH_MASK = ('preferred', 'bind', 'interleave')
 IO_CLASSES = ('realtime', 'best-effort', 'idle')
-RT_RUNTIME = '/proc/sys/kernel/sched_rt_runtime_us'
-RT_PERIOD = '/proc/sys/kernel/sched_rt_period_us'
 NODE_ONLINE = '/sys/devices/system/node/online'
 TIMER_SLACK_MAX = (1 << 32) - 1
 # sched_setscheduler(2) numbers, as /proc/PID/stat shows the policy.
@@ -83,22 +84,6 @@ class Service(object):
 
 
 # -- validation --------------------------------------------------------------------------------------------------------
-def rt_throttling(fs):
-    """``(runtime_us, period_us)`` of RT throttling, or raise when it does not keep a runaway RT thread in check."""
-    runtime = (fs.read_optional(RT_RUNTIME) or '').strip()
-    period = (fs.read_optional(RT_PERIOD) or '').strip()
-    if not re.match(r'^-?\d+$', runtime) or not period.isdigit():
-        raise ValidationError('cannot read RT throttling from %s and %s, so fifo and rr cannot be checked as safe; use '
-                              'other, or a slice with a high cpu_weight, which protects as well' % (RT_RUNTIME, RT_PERIOD))
-    if int(runtime) == -1 or int(runtime) >= int(period):
-        raise ValidationError(
-            'RT throttling is off (kernel.sched_rt_runtime_us is %s, kernel.sched_rt_period_us %s): a fifo or rr '
-            'thread that spins would starve the whole host. Set aitune.kernel.sched rt_runtime_us below the period '
-            '(950000 is the kernel default) first, or use a slice with a high cpu_weight, which protected the agent '
-            'as well as SCHED_FIFO in the collection\'s measurements' % (runtime, period))
-    return int(runtime), int(period)
-
-
 def numa_nodes(fs):
     text = (fs.read_optional(NODE_ONLINE, follow=True) or '0').strip()
     return parse_cpulist(text, what=NODE_ONLINE)
@@ -113,8 +98,12 @@ def parse_services(fs, services, allow_housekeeping_cpus=False):
         unit = entry.get('name')
         try:
             if not isinstance(unit, str) or not SERVICE_NAME.match(unit) or len(unit) > 200:
-                raise ValidationError('service %r: not a systemd service name such as vllm.service or '
-                                      'agent-runner.service' % (unit,))
+                raise ValidationError('service %s: not a systemd service name such as vllm.service or '
+                                      'agent-runner.service' % (shown(unit),))
+            if TEMPLATE_NAME.match(unit):
+                raise ValidationError('service %s: a template unit; its drop-in would place every instance of it, '
+                                      'those running and those started later, alike. Name each instance to place, '
+                                      'such as %s' % (unit, unit.replace('@.service', '@1.service')))
             if unit in seen:
                 raise ValidationError('service %s: listed more than once' % unit)
             seen.add(unit)
@@ -134,16 +123,14 @@ def _parse_settings(fs, unit, entry, allow_housekeeping_cpus):
         slice_stem(settings['slice'], own=False)
     policy = settings.get('cpu_scheduling_policy')
     if policy is not None and policy not in POLICIES:
-        raise ValidationError('service %s: cpu_scheduling_policy %r is not one of %s' % (unit, policy, ', '.join(POLICIES)))
+        raise ValidationError('service %s: cpu_scheduling_policy %s is not one of %s' % (unit, shown(policy), ', '.join(POLICIES)))
     priority = settings.get('cpu_scheduling_priority')
     if policy in RT_POLICIES:
         if priority is None or not 1 <= priority <= 99:
             raise ValidationError('service %s: cpu_scheduling_policy %s needs cpu_scheduling_priority from 1 to 99'
                                   % (unit, policy))
-        try:
-            rt_throttling(fs)
-        except ValidationError as exc:
-            raise ValidationError('service %s: %s' % (unit, exc))
+        # Rule rt-placement-needs-rt-throttling (_invariants.RULES); sched checks the other direction.
+        check_rt_placement(fs, unit)
     elif priority is not None:
         raise ValidationError('service %s: cpu_scheduling_priority applies to fifo and rr only' % unit)
     if 'nice' in settings and not -20 <= settings['nice'] <= 19:
@@ -153,20 +140,22 @@ def _parse_settings(fs, unit, entry, allow_housekeeping_cpus):
                               % (unit, settings['timer_slack_ns'], TIMER_SLACK_MAX))
     if 'cpu_affinity' in settings:
         what = 'service %s cpu_affinity' % unit
-        cpus = check_online(fs, parse_cpulist(settings['cpu_affinity'], what=what), what)
+        cpus = host_cpulist(fs, settings['cpu_affinity'], what)
         guard_reserved(fs, cpus, what, allow=allow_housekeeping_cpus)
+        # Rule irq-and-workqueue-keep-housekeeping (_invariants.RULES): the CPUs IRQs are steered to stay free.
+        check_reservation(fs, cpus, what, allow=allow_housekeeping_cpus)
         settings['cpu_affinity'] = format_cpulist(cpus)
     _check_numa(fs, unit, settings)
     if settings.get('io_scheduling_class', IO_CLASSES[0]) not in IO_CLASSES:
-        raise ValidationError('service %s: io_scheduling_class %r is not one of %s'
-                              % (unit, settings['io_scheduling_class'], ', '.join(IO_CLASSES)))
+        raise ValidationError('service %s: io_scheduling_class %s is not one of %s'
+                              % (unit, shown(settings['io_scheduling_class']), ', '.join(IO_CLASSES)))
     return settings
 
 
 def _check_numa(fs, unit, settings):
     numa_policy = settings.get('numa_policy')
     if numa_policy is not None and numa_policy not in NUMA_POLICIES:
-        raise ValidationError('service %s: numa_policy %r is not one of %s' % (unit, numa_policy, ', '.join(NUMA_POLICIES)))
+        raise ValidationError('service %s: numa_policy %s is not one of %s' % (unit, shown(numa_policy), ', '.join(NUMA_POLICIES)))
     if 'numa_mask' in settings:
         if numa_policy not in NUMA_POLICIES_WITH_MASK:
             raise ValidationError('service %s: numa_mask goes with numa_policy %s' % (unit, ', '.join(NUMA_POLICIES_WITH_MASK)))

@@ -24,12 +24,13 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist, suggested_partition
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import shown
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, Run, RunFailed, open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import FACT_FILE, State, file_owners, file_targets
 from ansible_collections.aitune.kernel.plugins.module_utils._report import file_change
 from ansible_collections.aitune.kernel.plugins.module_utils._record import (
     applied_drift, check_path, previous_record, verify_and_record)
-from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import SUBSYSTEM_RUNS
+from ansible_collections.aitune.kernel.plugins.module_utils._subsystems import OPTION_CHECKS, SUBSYSTEM_RUNS
 
 RECORD_SPEC = dict(
     path=dict(type='path', default=FACT_FILE),
@@ -68,6 +69,12 @@ class ProfileRequest(object):
         if unknown:
             raise RunFailed('invalid settings, nothing was changed: %s: not a subsystem (one of %s)'
                             % (', '.join(unknown), ', '.join(SUBSYSTEM_RUNS)))
+        housekeeping = params['housekeeping_cpus']
+        if housekeeping is not None and not housekeeping.replace(',', '').strip():
+            # Empty is not "the default": leaving the option out is. An empty housekeeping set is refused everywhere.
+            raise RunFailed('invalid settings, nothing was changed: housekeeping_cpus: an empty CPU list (%s) is '
+                            'refused: the kernel needs at least one CPU for IRQs and its own threads; leave the option '
+                            'out for the irq entry\'s own or the default' % shown(housekeeping))
         skip = set(params['skip'])
         profile = {name: entry for name, entry in params['subsystems'].items() if entry and name not in skip}
         self.classes = {}
@@ -99,7 +106,7 @@ class ProfileRequest(object):
             requests['placement'] = {'services': services, 'restart': params['restart']}
             if not services:
                 del requests['placement']
-        if params['housekeeping_cpus'] and 'irq' in requests:
+        if params['housekeeping_cpus'] is not None and 'irq' in requests:
             requests['irq'] = dict(requests['irq'], housekeeping_cpus=params['housekeeping_cpus'])
         return resolve_cpu_words(requests, fs)
 
@@ -137,6 +144,11 @@ def validate_requests(requests):
         result = ArgumentSpecValidator(subsystem.argument_spec,
                                        mutually_exclusive=list(subsystem.mutually_exclusive) or None).validate(options)
         problems.extend('%s: %s' % (name, message) for message in result.error_messages)
+        if not result.error_messages and name in OPTION_CHECKS:
+            try:
+                OPTION_CHECKS[name](result.validated_parameters)
+            except ENGINE_ERRORS as exc:
+                problems.append('%s: %s' % (name, exc))
         validated.append((subsystem, result.validated_parameters))
     if problems:
         raise RunFailed('invalid settings, nothing was changed: ' + '; '.join(problems))

@@ -39,10 +39,12 @@ def check_path(path):
 def previous_record(fs, path):
     text = fs.read_optional(path)
     try:
-        return json.loads(text) if text else None
+        fact = json.loads(text) if text else None
     except ValueError:
         # A file someone broke is replaced, not trusted.
         return None
+    # So is one that holds no record (a list, a number): every reader takes fields from it.
+    return fact if isinstance(fact, dict) else None
 
 
 def compose(request, kernel_release, previous):

@@ -10,7 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine, EngineError
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError, HostFS
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError, HostFS, is_real_root, normalize_root
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import CommandMounter
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import update_bootloader
@@ -56,8 +56,9 @@ def open_engine(module, params=None, fs_class=HostFS, systemctl_class=Systemctl,
     only with ``mount_debugfs``. ``params`` are the run's options when they are not the module's own (a subsystem of
     the profile module); ``fs_class`` and ``systemctl_class`` let a subsystem bring its own kind of file access or
     systemctl; ``preview_state`` is the state several check-mode runs of one module call share."""
-    root = (params or module.params)['root']
-    real_root = root == '/'
+    root = normalize_root((params or module.params)['root'])
+    # Only the real root is the host itself: "//" and "/." are spellings of it, not a fake tree.
+    real_root = is_real_root(root)
     fs = fs_class(root)
     systemctl = systemctl_class(module) if real_root and systemd_is_init(fs) else None
     udevadm = module.get_bin_path('udevadm') if real_root else None
@@ -107,11 +108,16 @@ def run_engine(run, body, boot=False, **engine_options):
     return close_and_report(run, engine, report, boot=boot, **extra)
 
 
-def apply_knobs(run, knobs):
-    """Decide, apply behind the check-mode gate and report the registry ``knobs`` that the run's options set."""
+def apply_knobs(run, knobs, check=None):
+    """Decide, apply behind the check-mode gate and report the registry ``knobs`` that the run's options set.
+    ``check(fs, desired)``, where given, refuses before anything is written (a rule of _invariants.RULES)."""
     desired = desired_from_params(run.params, knobs)
-    return run_engine(run, lambda engine: (
-        engine.apply(desired, persist=run.params['persist'], strict=run.params['strict']), {}))
+
+    def body(engine):
+        if check is not None:
+            check(engine.fs, desired)
+        return engine.apply(desired, persist=run.params['persist'], strict=run.params['strict']), {}
+    return run_engine(run, body)
 
 
 _SPEC_TYPES = {'int': 'int', 'bool': 'bool', 'choice': 'str'}

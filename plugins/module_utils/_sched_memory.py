@@ -10,6 +10,7 @@ kernel) are in _knobs.py."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+from ansible_collections.aitune.kernel.plugins.module_utils._invariants import check_min_free, check_rt_runtime
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import MEMORY_KNOBS, SCHED_KNOBS
 from ansible_collections.aitune.kernel.plugins.module_utils._run import apply_knobs, knob_options
 
@@ -20,8 +21,10 @@ MEMORY_EXCLUSIVE = (('dirty_ratio', 'dirty_bytes'), ('dirty_background_ratio', '
 
 
 def run_sched(subsystem_run):
-    return apply_knobs(subsystem_run, SCHED_KNOBS)
+    # Rule rt-placement-needs-rt-throttling (_invariants.RULES); placement checks the other direction.
+    return apply_knobs(subsystem_run, SCHED_KNOBS, check=check_rt_runtime)
 
 
 def run_memory(subsystem_run):
-    return apply_knobs(subsystem_run, MEMORY_KNOBS)
+    # Rule hugepages-under-memory-cap (_invariants.RULES); hugepages checks the other direction.
+    return apply_knobs(subsystem_run, MEMORY_KNOBS, check=check_min_free)

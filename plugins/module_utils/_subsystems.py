@@ -38,6 +38,12 @@ SUBSYSTEM_RUNS = OrderedDict((subsystem.name, subsystem) for subsystem in (
     Subsystem('irq', _irq.ARGUMENT_SPEC, (), _irq.run),
 ))
 
+# Checks of a subsystem's validated options that need no host, run by the profile module for every subsystem before
+# the first one writes: ``check(params)`` raises EngineError or ValidationError with the problem.
+OPTION_CHECKS = {
+    'hugepages': _hugepages.check_options,
+}
+
 
 def run_subsystem_module(name):
     """The whole of a subsystem module's ``main()``."""

@@ -56,6 +56,9 @@ options:
   max_percent:
     description:
       - Refuse requests whose pools together exceed this share of MemTotal.
+      - Whatever this is, the pools and the kernel's free reserve (C(vm.min_free_kbytes)) together may not pass 90% of
+        MemTotal; M(aitune.kernel.memory) refuses a C(min_free_kbytes) that would pass it beside the pools the host
+        holds.
     type: int
     default: 50
   mount:
@@ -66,7 +69,16 @@ options:
     type: dict
     suboptions:
       path:
-        description: Mount point, an absolute path of letters, digits, C(_) and C(/) only, such as C(/dev/hugepages1G).
+        description:
+          - Mount point, an absolute path of letters, digits, C(_) and C(/) only, such as C(/dev/hugepages1G).
+          - It must be C(/dev/hugepages), a sibling such as C(/dev/hugepages1G) or a path below either, or a path
+            below C(/mnt), C(/run) or C(/srv), such as C(/mnt/huge), the places meant for mounts. Anywhere else a
+            hugetlbfs would hide the files the system keeps there.
+          - Refused even there, before anything is written, is a path that is or holds one the system or the collection
+            depends on (C(/), C(/etc), C(/usr), C(/var), C(/var/lib/aitune), C(/proc), C(/sys), C(/dev), C(/run),
+            C(/run/systemd), C(/boot), C(/home), C(/root), C(/tmp), C(/mnt), C(/srv) and a few others), and a path
+            inside the system's own trees under C(/run) (C(/run/systemd), C(/run/udev), C(/run/user), C(/run/lock),
+            C(/run/dbus)).
         type: str
         required: true
       pagesize:
@@ -75,7 +87,11 @@ options:
         choices: [2M, 1G]
         default: 2M
       mode:
-        description: Octal permission of the mount point's root.
+        description:
+          - Octal permission of the mount point's root, 3 or 4 digits.
+          - Refused, before anything is written, are the setuid and setgid bits (V(4770), V(2770), V(7777)), and a
+            world-writable mode without the sticky bit (V(0777)), with which any user could delete the others' files. V(1777) is
+            the mode for a mount every user shares.
         type: str
         default: '1770'
 '''

@@ -54,6 +54,7 @@ options:
   housekeeping_cpus:
     description:
       - The CPUs that take the IRQs, as a CPU list such as V(0,4) or V(0-1). Every one must be online.
+      - An empty value (V('')) is refused; leave the option out for the default.
       - Defaults to CPU 0 of each NUMA node, read before anything changes. The CPUs serving device IRQs today are not
         added, as they are for other housekeeping decisions. On a VM that spreads its IRQs that would be every CPU,
         and steering onto every CPU changes nothing.

@@ -45,7 +45,10 @@ options:
     required: true
     suboptions:
       name:
-        description: The service's unit name, such as V(vllm.service) or V(worker@1.service).
+        description:
+          - The service's unit name, such as V(vllm.service) or V(worker@1.service).
+          - A template itself, such as V(getty@.service), is refused. Its drop-in would place every instance of it,
+            those running and those started later. Name each instance to place.
         type: str
         required: true
       slice:
@@ -71,6 +74,8 @@ options:
         description:
           - C(CPUAffinity=), a CPU list such as V(2-7) of online CPUs. It must leave at least one housekeeping CPU
             (CPU 0 of each NUMA node and the CPUs serving device IRQs) out; see O(allow_housekeeping_cpus).
+          - Where the unbound workqueue mask or the default IRQ affinity is steered to some CPUs (by
+            M(aitune.kernel.irq)), it must also leave one of those out.
         type: str
       numa_policy:
         description: C(NUMAPolicy=).

@@ -99,7 +99,9 @@ options:
     default: []
     version_added: 0.1.0
   housekeeping_cpus:
-    description: The CPUs kept for device IRQs and kernel threads; overrides the V(irq) entry's own.
+    description:
+      - The CPUs kept for device IRQs and kernel threads; overrides the V(irq) entry's own.
+      - An empty value (V('')) is refused, not read as the default; leave the option out for that.
     type: str
     version_added: 0.1.0
   restart:
@@ -291,11 +293,21 @@ placement_classes:
 
 from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result
 from ansible_collections.aitune.kernel.plugins.module_utils._profile import ARGUMENT_SPEC, run_profile
+from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, RunFailed
+
+
+def run_or_refuse(module):
+    """The profile's run; a refusal from outside any one subsystem's run (a state file that may not be used, found
+    while previewing) fails the module with its message as a subsystem's would."""
+    try:
+        return run_profile(module)
+    except ENGINE_ERRORS as exc:
+        raise RunFailed(str(exc))
 
 
 def main():
     module = build_module(ARGUMENT_SPEC)
-    exit_with_result(module, lambda run: run_profile(run.module))
+    exit_with_result(module, lambda run: run_or_refuse(run.module))
 
 
 if __name__ == '__main__':

@@ -61,6 +61,9 @@ options:
     description:
       - C(kernel.sched_rt_runtime_us), the microseconds per C(sched_rt_period_us) that real-time tasks may use.
       - V(-1) disables RT throttling, which lets a runaway real-time thread starve the host; think twice.
+      - Refused, before anything is written, while M(aitune.kernel.placement) has placed a service with the V(fifo)
+        or V(rr) policy (its drop-in in C(/etc/systemd/system/<unit>.d/)). V(-1), or a value of at least
+        C(sched_rt_period_us), would switch off the safety that placement requires.
     type: int
 '''
 

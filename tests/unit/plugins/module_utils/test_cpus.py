@@ -12,8 +12,8 @@ import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
     HousekeepingError, device_irq_actions, device_irqs, format_cpulist, format_cpumask, guard_boot_params,
-    guard_reserved, housekeeping_cpus, irq_serving_cpus, mask_width, numa_first_cpus, parse_cpulist, parse_cpumask,
-    parse_interrupts)
+    guard_reserved, host_cpulist, housekeeping_cpus, irq_serving_cpus, mask_width, numa_first_cpus, parse_cpulist,
+    parse_cpumask, parse_interrupts)
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host, kernel_mask, read_list
@@ -150,3 +150,17 @@ def test_guard_boot_params(make_host, case):
         call()
     for word in case.get('refused') or case['error']:
         assert word in str(caught.value)
+
+
+@pytest.mark.parametrize('text, words', [
+    ('0-9999', ['CPU 9999 is beyond', "this host's CPUs 0-7 (8 CPUs)", 'CPU 8191, the highest CPU number']),
+    ('0-8', ['CPU 8 not online', 'online: 0-7, 8 CPUs']),
+    ('x' * (1 << 20), ['not a CPU list', '(1048576 characters)']),
+])
+def test_host_cpulist_names_this_hosts_cpus(make_host, text, words):
+    host, fs = _host_for(make_host, {})
+    with pytest.raises(ValidationError) as caught:
+        host_cpulist(fs, text, 'pinning')
+    for word in words + ['pinning']:
+        assert word in str(caught.value)
+    assert len(str(caught.value)) < 400

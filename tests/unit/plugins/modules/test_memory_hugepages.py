@@ -5,14 +5,16 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 import pytest
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils import _hugepages
-from ansible_collections.aitune.kernel.plugins.modules import hugepages, memory, restore, tuning_facts
-from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl
+from ansible_collections.aitune.kernel.plugins.modules import hugepages, memory, profile, restore, tuning_facts
+from ansible_collections.aitune.kernel.tests.unit.fakesystemd import RecordingSystemctl, use_systemd
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
 NR_2M = '/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'
@@ -193,3 +195,80 @@ def test_hugetlbfs_mount_path_must_be_plain(make_host, path):
                                           'mount': {'path': path}})
     assert code == 1 and 'mount path' in result['msg']
     assert host.snapshot(ignore=NOT_STATE) == before
+
+
+# -- where and how a hugetlbfs may be mounted --------------------------------------------------------------------------
+@pytest.mark.parametrize('mount, words', [
+    ({'path': '/etc', 'mode': '7777'}, ['/etc', 'hide']),
+    ({'path': '/etc'}, ['/etc', 'hide /etc']),
+    ({'path': '/proc'}, ['/proc', 'hide']),
+    ({'path': '/var/lib/aitune'}, ['/var/lib/aitune', 'collection']),
+    ({'path': '/var/lib'}, ['/var/lib', 'hide /var/lib/aitune']),
+    ({'path': '/var'}, ['/var', 'hide']),
+    ({'path': '/usr/share/huge'}, ['/usr/share/huge', 'only at']),
+    ({'path': '/'}, ['mount path']),
+    ({'path': '/sys'}, ['/sys', 'hide']),
+    ({'path': '/dev'}, ['/dev', 'hide']),
+    ({'path': '/dev/shm'}, ['/dev/shm', 'only at', '/dev/hugepages']),
+    ({'path': '/run'}, ['/run', 'hide']),
+    ({'path': '/run/systemd'}, ['/run/systemd', 'hide']),
+    ({'path': '/run/systemd/huge'}, ['/run/systemd', 'system']),
+    ({'path': '/mnt'}, ['/mnt', 'hide']),
+    ({'path': '/srv'}, ['/srv', 'hide']),
+    ({'path': '/boot/huge'}, ['/boot/huge', 'only at']),
+    ({'path': '/home'}, ['/home', 'hide']),
+    ({'path': '/root'}, ['/root', 'hide']),
+    ({'path': '/tmp'}, ['/tmp', 'hide']),
+    ({'path': '/mnt/huge', 'mode': '0777'}, ['0777', 'world-writable', 'sticky']),
+    ({'path': '/mnt/huge', 'mode': '777'}, ['777', 'world-writable']),
+    ({'path': '/mnt/huge', 'mode': '4770'}, ['4770', 'setuid']),
+    ({'path': '/mnt/huge', 'mode': '2770'}, ['2770', 'setgid']),
+    ({'path': '/mnt/huge', 'mode': '7777'}, ['7777', 'setuid and setgid']),
+    ({'path': '/mnt/huge', 'mode': 'rwx'}, ['rwx', 'not an octal mode']),
+])
+def test_hugetlbfs_mount_refusals_write_nothing(make_host, monkeypatch, mount, words):
+    # systemd as PID 1, so the mount unit would be written if the refusal came late.
+    host = make_host('6.12')
+    use_systemd(monkeypatch, RecordingSystemctl(host))
+    before = host.snapshot()
+    code, result = run_module(hugepages, {'root': host.root, 'pools': [{'size': '2M', 'count': 8}], 'mount': mount})
+    assert code == 1, result
+    for word in words:
+        assert word in result['msg']
+    assert host.snapshot() == before
+    assert not host.exists('/etc/systemd/system') or not [
+        name for name in os.listdir(host.path('/etc/systemd/system')) if name.endswith('.mount')]
+
+
+@pytest.mark.parametrize('path, mode, unit', [
+    ('/dev/hugepages', '1770', 'dev-hugepages.mount'),
+    ('/dev/hugepages1G', '1770', 'dev-hugepages1G.mount'),
+    ('/dev/hugepages/app', '0770', 'dev-hugepages-app.mount'),
+    ('/mnt/huge', '1777', 'mnt-huge.mount'),
+    ('/run/hugepages', '0750', 'run-hugepages.mount'),
+    ('/srv/huge/vllm', '1770', 'srv-huge-vllm.mount'),
+])
+def test_hugetlbfs_mount_allowed_places_and_modes(path, mode, unit):
+    name, content = _hugepages.mount_unit({'path': path, 'pagesize': '2M', 'mode': mode})
+    assert name == unit and 'Where=%s\n' % path in content and 'mode=%s\n' % mode in content
+
+
+def test_hugetlbfs_mount_refusal_in_a_profile_comes_before_any_subsystem_writes(make_host, monkeypatch):
+    host = make_host('6.12')
+    use_systemd(monkeypatch, RecordingSystemctl(host))
+    before = host.snapshot()
+    code, result = run_module(profile, {'root': host.root, 'subsystems': {
+        'sched': {'autogroup': False},
+        'hugepages': {'pools': [{'size': '2M', 'count': 8}], 'mount': {'path': '/etc', 'mode': '7777'}}}})
+    assert code == 1, result
+    assert 'hugepages: hugepages: mount path /etc is refused' in result['msg']
+    assert host.snapshot() == before
+
+
+def test_a_huge_refused_value_is_shown_cut(make_host):
+    host = make_host('6.12')
+    huge = 'x' * (1 << 20)
+    code, result = run_module(hugepages, {'root': host.root, 'pools': [{'size': '2M', 'count': 8}],
+                                          'mount': {'path': 'mnt/' + huge}})
+    assert code == 1
+    assert len(result['msg']) < 1000 and '(1048580 characters)' in result['msg'], result['msg'][:2000]

@@ -155,6 +155,8 @@ def test_read_placement_survives_odd_command_names(placed_host):
     ([dict(VLLM, name='../etc/passwd.service')], ['not a systemd service name'], {}),
     ([dict(VLLM, name='my vllm.service')], ['not a systemd service name'], {}),
     ([VLLM, VLLM], ['more than once'], {}),
+    # A template: its drop-in would place every instance alike.
+    ([dict(VLLM, name='getty@.service')], ['getty@.service', 'template unit', 'every instance', 'getty@1.service'], {}),
     ([{'name': 'vllm.service'}], ['no setting given'], {}),
     ([dict(VLLM, slice='latency')], ['not a systemd slice name'], {}),
     # RT throttling off: a spinning fifo thread would starve the host.

@@ -213,3 +213,15 @@ def test_gather_subset_returns_only_the_parts_asked_for(tuned):
     assert part['recorded']['settings_hash'] == 'abc'
     assert part['kernel']['boot_id'] == tuned.read('/proc/sys/kernel/random/boot_id').strip()
     assert 'knobs' in facts(tuned, ['all'])
+
+
+@pytest.mark.parametrize('housekeeping', ['', ' ', ','])
+@pytest.mark.parametrize('subsystems', [{'memory': {'swappiness': 10}},
+                                        {'memory': {'swappiness': 10}, 'irq': {'devices': ['nvme*']}}])
+def test_an_empty_housekeeping_set_is_refused_not_read_as_the_default(make_host, subsystems, housekeeping):
+    host = make_host('6.12')
+    before = host.snapshot()
+    code, result = run_module(profile, {'root': host.root, 'subsystems': subsystems, 'housekeeping_cpus': housekeeping})
+    assert code == 1, result
+    assert result['msg'].startswith('invalid settings, nothing was changed: housekeeping_cpus: an empty CPU list')
+    assert host.snapshot() == before
