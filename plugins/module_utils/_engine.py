@@ -32,8 +32,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
-    FACT_FILE, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, MANAGED_FILES, RECORD_OWNER, STATE_PATH,
-    UNIT_DIR, State, file_targets, missing_boot_params, owned_file_kind, unit_of, write_target)
+    FACT_FILE, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, RECORD_OWNER, STATE_PATH, UNIT_DIR, State,
+    file_targets, may_leave_temp_file, missing_boot_params, owned_file_kind, temp_file_dirs, unit_of, write_target)
 from ansible_collections.aitune.kernel.plugins.module_utils._report import (
     APPLIED, NOT_PERMITTED_STATE, UNSUPPORTED, Report)
 
@@ -272,7 +272,8 @@ class Engine(object):
             state.set_files(*files)
         # The values systemd sets come with the files: a subsystem that names its files names its expected values too,
         # so those its files no longer ask for leave the state (drift would report them forever).
-        for owner in {owned[0] for owned in (units, files) if owned is not None}:
+        stage.owners = {owned[0] for owned in (units, files) if owned is not None}
+        for owner in stage.owners:
             for name in [n for n, entry in state.knobs().items()
                          if entry.get('persist') == PERSIST_SYSTEMD and entry.get('subsystem') == owner
                          and n not in expect]:
@@ -325,9 +326,19 @@ class Engine(object):
         baseline.save()
         state.save()
         failpoint('after_state')
-        report.actions = self._write_files(targets, baseline)
+        report.units_started = self._idle_units(stage, targets)
+        report.actions = self._write_files(targets, baseline, idle_units=report.units_started)
         report.add_files(targets)
         failpoint('after_files')
+
+    def _idle_units(self, stage, targets):
+        """This run's units whose files need no write but that systemd does not run or enable: a run killed between
+        writing a unit and starting it leaves them so, and what to write is chosen by content alone."""
+        if self.systemctl is None:
+            return []
+        units = [unit_of(path) for path, entry in sorted(stage.state.files().items())
+                 if entry['subsystem'] in stage.owners and unit_of(path) and path not in targets]
+        return [unit for unit in units if not (self.systemctl.is_active(unit) and self.systemctl.is_enabled(unit))]
 
     def _read_back_expected(self, stage):
         """What systemd set from the files, read back; kept in the state so drift sees it."""
@@ -396,8 +407,9 @@ class Engine(object):
             except FsError:
                 pass
 
-    def _write_files(self, targets, baseline):
+    def _write_files(self, targets, baseline, idle_units=()):
         """Write the managed files, and make each change act now. Returns what was done, one line per action.
+        ``idle_units``: units whose files are as wanted already, started (and enabled) like new ones.
 
         Units going away are stopped first; then every file is written; then systemd reloads, new or changed units
         start, udev re-reads its rules and replays the block devices, and a running irqbalance restarts.
@@ -423,7 +435,8 @@ class Engine(object):
         for path in sorted(targets):
             dummy, after = targets[path]
             write_target(self.fs, path, after, baseline, before_rename=lambda tmp: failpoint('file_rename'))
-        if systemd_paths:
+        if systemd_paths or idle_units:
+            # A killed run may have written the idle units' files without the reload that makes systemd read them.
             self.systemctl.daemon_reload()
             actions.append('systemctl daemon-reload')
         for path in systemd_paths:
@@ -431,6 +444,9 @@ class Engine(object):
             if kinds[path] == FILE_UNIT and after is not None:
                 self.systemctl.start(unit_of(path), restart=before is not None and not path.endswith('.slice'))
                 actions.append('started %s' % unit_of(path))
+        for unit in idle_units:
+            self.systemctl.start(unit)
+            actions.append('started %s (its file was in place, the unit was not running or not enabled)' % unit)
         for unit in placed_running:
             if not self.systemctl.is_active(unit):
                 self.systemctl.restart(unit)
@@ -648,6 +664,7 @@ class _Stage(object):
         self.state = state
         self.expected = []
         self.changes = []
+        self.owners = set()
         self.missing_dirs = []
         self.targets = {}
 
@@ -660,8 +677,8 @@ class _SweepingLock(HostLock):
 
     def __enter__(self):
         super(_SweepingLock, self).__enter__()
-        for path in [BASELINE_PATH, STATE_PATH] + [path for dummy, path in MANAGED_FILES]:
-            self.fs.sweep_temp_files(path)
+        for directory in temp_file_dirs():
+            self.fs.sweep_temp_files(directory, may_leave_temp_file)
         return self
 
 

@@ -19,6 +19,7 @@ __metaclass__ = type
 
 import errno
 import os
+import re
 import stat
 
 # The only places the collection ever writes to. /sys/kernel/debug is below /sys, and is listed for the reader.
@@ -39,6 +40,10 @@ WRITE_ROOTS = (
     '/etc/ansible/facts.d',
     '/var/lib/aitune',
 )
+
+# The name of a temp file write_file_atomic writes beside the file it replaces: ``.NAME.aitune-PID.tmp``.
+TEMP_FILE = '.%s.aitune-%d.tmp'
+_TEMP_NAME = re.compile(r'^\.(.+)\.aitune-[0-9]+\.tmp$')
 
 ABSENT = 'absent'
 NOT_PERMITTED = 'not_permitted'
@@ -314,7 +319,7 @@ class HostFS(object):
             dir_fd, leaf = self._open_parent(path, create=True)
         except OSError as exc:
             raise FsError.from_oserror(path, 'opening the directory of', exc)
-        tmp = '.%s.aitune-%d.tmp' % (leaf, os.getpid())
+        tmp = TEMP_FILE % (leaf, os.getpid())
         try:
             try:
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode, dir_fd=dir_fd)
@@ -413,19 +418,57 @@ class HostFS(object):
         held = os.fstat(fd)
         return (held.st_dev, held.st_ino) == (now.st_dev, now.st_ino)
 
-    def sweep_temp_files(self, path):
-        """Remove temp files that a killed run left beside ``path``. Call only while holding the host lock, when no
-        other run can be half-way through a write. Returns the names removed."""
-        parent, leaf = path.rsplit('/', 1)
-        prefix = '.%s.aitune-' % leaf
+    def sweep_temp_files(self, directory, is_target):
+        """Remove the temp files (``.NAME.aitune-PID.tmp``) that killed writes left in ``directory`` and in the
+        directories right below it (a drop-in's), where ``is_target`` accepts the file NAME stands for. Call only while
+        holding the host lock: then no other run is half-way through a write, whatever PID a name carries (a killed
+        run's PID may be reused by now). No symlink is followed, and only regular files go. Returns the paths removed."""
+        removed = []
+        for path in [directory] + self._subdirs(directory):
+            removed.extend(self._sweep_dir(path, is_target))
+        return removed
+
+    def _open_dir(self, path):
+        """A descriptor of the directory at ``path``, opened without following any symlink; None where there is none."""
+        try:
+            parent_fd, leaf = self._open_parent(path)
+        except OSError:
+            return None
+        try:
+            return os.open(leaf, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+        except OSError:
+            return None
+        finally:
+            os.close(parent_fd)
+
+    def _subdirs(self, path):
+        fd = self._open_dir(path)
+        if fd is None:
+            return []
+        try:
+            return ['%s/%s' % (path, name) for name in sorted(os.listdir(fd))
+                    if stat.S_ISDIR(os.lstat(name, dir_fd=fd).st_mode)]
+        finally:
+            os.close(fd)
+
+    def _sweep_dir(self, path, is_target):
+        fd = self._open_dir(path)
+        if fd is None:
+            return []
         removed = []
         try:
-            names = self.listdir(parent or '/')
-        except FsError:
-            return removed
-        for name in names:
-            if name.startswith(prefix) and name.endswith('.tmp') and self.remove_file('%s/%s' % (parent, name)):
-                removed.append(name)
+            for name in sorted(os.listdir(fd)):
+                match = _TEMP_NAME.match(name)
+                if match and is_target('%s/%s' % (path, match.group(1))) \
+                        and stat.S_ISREG(os.lstat(name, dir_fd=fd).st_mode):
+                    os.unlink(name, dir_fd=fd)
+                    removed.append('%s/%s' % (path, name))
+            if removed:
+                _fsync_dir(fd, path)
+        except OSError as exc:
+            raise FsError.from_oserror(path, 'removing temp files in', exc)
+        finally:
+            os.close(fd)
         return removed
 
     def open_lock_file(self, path):

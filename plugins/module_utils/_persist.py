@@ -20,7 +20,8 @@ import re
 import shlex
 from string import Template
 
-from ansible_collections.aitune.kernel.plugins.module_utils._baseline import FORMAT, STATE_DIR, JsonStore, now_iso
+from ansible_collections.aitune.kernel.plugins.module_utils._baseline import (
+    BASELINE_PATH, FORMAT, STATE_DIR, JsonStore, now_iso)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_SYSCTL, PERSIST_TMPFILES, sysctl_key
 from ansible_collections.aitune.kernel.plugins.module_utils._state_schema import check_state
 
@@ -33,7 +34,8 @@ GRUB_FILE = '/etc/default/grub.d/90-aitune.cfg'
 UNIT_DIR = '/etc/systemd/system'
 UDEV_RULES_DIR = '/etc/udev/rules.d'
 # Unit names the collection writes: plain characters only, so a name can never become a path.
-UNIT_NAME = re.compile(r'^[A-Za-z0-9_:.@-]{1,200}\.(service|mount|slice|scope|socket|timer|path|target)$')
+_UNIT_NAME = r'[A-Za-z0-9_:.@-]{1,200}\.(?:service|mount|slice|scope|socket|timer|path|target)'
+UNIT_NAME = re.compile('^%s$' % _UNIT_NAME)
 DROPIN_LEAF = '90-aitune.conf'
 
 # What must happen after an owned file changes, told by where it lives.
@@ -42,7 +44,6 @@ FILE_DROPIN = 'dropin'        # a drop-in for someone else's unit: daemon-reload
 FILE_UDEV = 'udev'            # udev rules: reload udev and trigger the subsystem
 FILE_IRQBALANCE = 'irqbalance'  # irqbalance's settings: restart irqbalance if it runs
 FILE_FACT = 'fact'            # the record of a tuning run, an Ansible local fact: nothing to do after writing it
-_IRQBALANCE_FILES = ('/etc/default/irqbalance', '/etc/sysconfig/irqbalance')
 FACTS_DIR = '/etc/ansible/facts.d'
 # The record of a tuning run (an Ansible local fact); only the collection writes a file of this name.
 FACT_FILE = FACTS_DIR + '/aitune.fact'
@@ -51,22 +52,23 @@ FACT_FILE = FACTS_DIR + '/aitune.fact'
 RECORD_OWNER = 'record'
 
 
+# Every file a subsystem may own: its kind, the directory it lives below, and its path below that directory. The one
+# list of where owned files may be: owned_file_kind and the sweep of temp files a killed write left both read it.
+OWNED_FILES = (
+    (FILE_UNIT, UNIT_DIR, re.compile('^%s$' % _UNIT_NAME)),
+    (FILE_DROPIN, UNIT_DIR, re.compile('^%s\\.d/%s$' % (_UNIT_NAME, re.escape(DROPIN_LEAF)))),
+    (FILE_UDEV, UDEV_RULES_DIR, re.compile(r'^[0-9]{2}-aitune[a-z0-9-]*\.rules$')),
+    (FILE_IRQBALANCE, '/etc/default', re.compile('^irqbalance$')),
+    (FILE_IRQBALANCE, '/etc/sysconfig', re.compile('^irqbalance$')),
+    (FILE_FACT, FACTS_DIR, re.compile(r'^[A-Za-z0-9_-]{1,100}\.fact$')),
+)
+
+
 def owned_file_kind(path):
     """The kind of an owned file, from its path; None for a path no subsystem may own."""
-    if path in _IRQBALANCE_FILES:
-        return FILE_IRQBALANCE
-    if '/' not in path:
-        return None
-    parent, leaf = path.rsplit('/', 1)
-    if parent == UNIT_DIR and UNIT_NAME.match(leaf):
-        return FILE_UNIT
-    if leaf == DROPIN_LEAF and parent.startswith(UNIT_DIR + '/') and parent.endswith('.d') \
-            and UNIT_NAME.match(parent[len(UNIT_DIR) + 1:-2]):
-        return FILE_DROPIN
-    if parent == UDEV_RULES_DIR and re.match(r'^[0-9]{2}-aitune[a-z0-9-]*\.rules$', leaf):
-        return FILE_UDEV
-    if parent == FACTS_DIR and re.match(r'^[A-Za-z0-9_-]{1,100}\.fact$', leaf):
-        return FILE_FACT
+    for kind, directory, below in OWNED_FILES:
+        if path.startswith(directory + '/') and below.match(path[len(directory) + 1:]):
+            return kind
     return None
 
 
@@ -203,6 +205,24 @@ MANAGED_FILES = (
     (PERSIST_TMPFILES, TMPFILES_FILE),
     (PERSIST_CMDLINE, GRUB_FILE),
 )
+
+
+def temp_file_dirs():
+    """The directories where the collection writes files, each through a temp file beside it: those of the owned
+    files, of the managed files and of its own state. A killed write leaves its temp file in one of them (or, for a
+    drop-in, one level below)."""
+    dirs = {directory for dummy, directory, dummy_below in OWNED_FILES}
+    dirs.update(path.rsplit('/', 1)[0] for path in _written_files())
+    return sorted(dirs)
+
+
+def may_leave_temp_file(path):
+    """Whether ``path`` is a file the collection writes, so a temp file beside it named after it is one of ours."""
+    return owned_file_kind(path) is not None or path in _written_files()
+
+
+def _written_files():
+    return [BASELINE_PATH, STATE_PATH] + [path for dummy, path in MANAGED_FILES]
 
 
 def file_targets(fs, state, baseline):

@@ -42,6 +42,8 @@ class Report(object):
         self.bootloader = None
         self.dirs = {}
         self.actions = []
+        # Units whose files were already as wanted but that systemd did not run: starting them is a change too.
+        self.units_started = []
 
     def record(self, name, state, path=None, previous=None, desired=None, value=None, reason=None, changed=False):
         self.knobs[name] = {'state': state, 'path': path, 'previous': previous, 'desired': desired,
@@ -85,7 +87,7 @@ class Report(object):
 
     @property
     def changed(self):
-        return bool(self.files) or bool(self.dirs) or any(entry['changed'] for entry in self.knobs.values())
+        return bool(self.files) or bool(self.dirs) or bool(self.units_started) or any(entry['changed'] for entry in self.knobs.values())
 
     def by_state(self):
         grouped = {state: [] for state in STATES}

@@ -51,6 +51,11 @@ class Systemctl(object):
         rc, out, dummy = self.module.run_command([self.binary, 'is-active', unit])
         return rc == 0 and out.strip() == 'active'
 
+    def is_enabled(self, unit):
+        """True when ``unit`` starts at boot (enabled, static, generated...): is-enabled exits 0 for each of them."""
+        rc, dummy, dummy_err = self.module.run_command([self.binary, 'is-enabled', unit])
+        return rc == 0
+
 
 class Udevadm(object):
     """udevadm, to make a changed rules file act now as well as on the next boot."""

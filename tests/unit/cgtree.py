@@ -399,6 +399,11 @@ class FakeSystemd(object):
         self.processes = {}
         self.ignore = set()
         self.fail_restart = set()
+        # Units started (other than slices, whose cgroup tells) and enabled, as systemd would know them.
+        self.running = set()
+        self.enabled = set()
+        # Slices whose start creates no cgroup: the slice is there, its cgroup is not (its values cannot be read).
+        self.hollow = set()
 
     # -- the Systemctl interface ---------------------------------------------------------------------------------------
     def daemon_reload(self):
@@ -406,11 +411,15 @@ class FakeSystemd(object):
 
     def start(self, unit, restart=False):
         self.calls.append(('restart' if restart else 'start', unit))
-        if unit.endswith('.slice'):
+        self.enabled.add(unit)
+        self.running.add(unit)
+        if unit.endswith('.slice') and unit not in self.hollow:
             self._realize(unit)
 
     def stop(self, unit):
         self.calls.append(('stop', unit))
+        self.enabled.discard(unit)
+        self.running.discard(unit)
         if unit.endswith('.slice'):
             for h in self.cgroupfs.hierarchies.values():
                 directory = '%s/%s' % (h.mount, slice_relative(unit))
@@ -430,10 +439,13 @@ class FakeSystemd(object):
         self.calls.append(('try-restart', unit))
 
     def is_active(self, unit):
-        if unit.endswith('.slice'):
+        if unit.endswith('.slice') and unit not in self.hollow:
             return any(self.host.exists('%s/%s' % (h.mount, slice_relative(unit)))
                        for h in self.cgroupfs.hierarchies.values())
-        return unit in self.services
+        return unit in self.services or unit in self.running
+
+    def is_enabled(self, unit):
+        return unit in self.enabled
 
     def main_pid(self, unit):
         return self.services.get(unit, 0)

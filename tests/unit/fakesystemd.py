@@ -21,18 +21,28 @@ class RecordingSystemctl(object):
     def __init__(self, host):
         self.host = host
         self.calls = []
+        # Started and not stopped since: running and enabled, as systemd would report them.
+        self.started = set()
 
     def daemon_reload(self):
         self.calls.append(('daemon-reload',))
 
     def start(self, unit, restart=False):
         self.calls.append(('restart' if restart else 'start', unit, self.host.exists(UNIT_DIR + unit)))
+        self.started.add(unit)
 
     def stop(self, unit):
         self.calls.append(('stop', unit, self.host.exists(UNIT_DIR + unit)))
+        self.started.discard(unit)
 
     def try_restart(self, unit):
         self.calls.append(('try-restart', unit))
+
+    def is_active(self, unit):
+        return unit in self.started
+
+    def is_enabled(self, unit):
+        return unit in self.started
 
 
 def use_systemd(monkeypatch, systemctl):

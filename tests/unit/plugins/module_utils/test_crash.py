@@ -125,3 +125,79 @@ def test_child_without_failpoint_completes(make_host):
     assert code == 0, err
     assert host.value('/sys/kernel/debug/sched/min_granularity_ns') == '4000000'
     assert host.read('/sys/kernel/mm/transparent_hugepage/enabled') == 'always madvise [never]\n'
+
+
+# -- temp files beside every kind of owned file ----------------------------------------------------------------------
+OWNED_DRIVER = '''
+import json, sys
+from ansible_collections.aitune.kernel.tests.unit.fakehost import FakeHost
+from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
+
+
+class Systemctl(object):
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: True
+
+
+spec = json.loads(sys.argv[1])
+host = FakeHost(spec['base'], kernel=spec['kernel'], build=False)
+with Engine(root=host.root, systemctl=Systemctl()) as engine:
+    engine.apply({}, files=('owned', {spec['path']: spec['content']}))
+'''
+
+OWNED_KINDS = ('/etc/systemd/system/aitunetest.slice', '/etc/systemd/system/vllm.service.d/90-aitune.conf',
+               '/etc/udev/rules.d/60-aitune-test.rules', '/etc/default/irqbalance', '/etc/sysconfig/irqbalance',
+               '/etc/ansible/facts.d/aitune.fact')
+
+
+class _AnySystemctl(object):
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: True
+
+
+def _kill_while_writing(host, path, content):
+    env = dict(os.environ, PYTHONPATH=_python_path(), **{_engine.FAILPOINT_ENV: 'file_rename'})
+    spec = {'base': os.path.dirname(host.root), 'kernel': host.kernel_version, 'path': path, 'content': content}
+    proc = subprocess.run([sys.executable, '-c', OWNED_DRIVER, json.dumps(spec)], env=env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=120, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode('utf-8', 'replace')
+
+
+def _temp_files(host):
+    return sorted(os.path.join(top, name) for top, dummy, names in os.walk(host.root)
+                  for name in names if '.aitune-' in name and name.endswith('.tmp'))
+
+
+@pytest.mark.parametrize('path', OWNED_KINDS)
+def test_temp_file_of_a_killed_owned_write_is_swept_by_apply_and_by_restore(make_host, path):
+    host = make_host('6.1')
+    # Directories the host has and the collection never creates.
+    for directory in ('/etc/default', '/etc/sysconfig', '/etc/udev'):
+        os.makedirs(host.path(directory), exist_ok=True)
+    _kill_while_writing(host, path, 'first\n')
+    assert _temp_files(host)
+    with Engine(root=host.root, systemctl=_AnySystemctl()) as engine:
+        engine.apply({}, files=('owned', {path: 'first\n'}))
+    assert _temp_files(host) == []
+    _kill_while_writing(host, path, 'second\n')
+    assert _temp_files(host)
+    with Engine(root=host.root, systemctl=_AnySystemctl()) as engine:
+        engine.restore()
+    assert _temp_files(host) == []
+    assert not host.exists(path)
+
+
+def test_the_sweep_leaves_other_files_and_symlinks_alone(make_host, tmp_path):
+    host = make_host('6.1')
+    units = '/etc/systemd/system'
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    (outside / '.x.slice.aitune-1.tmp').write_text('theirs\n')
+    host.write(units + '/.sshd.conf.aitune-7.tmp', 'not a unit name\n')
+    host.write(units + '/.vllm.service.aitune-12.tmp', 'ours\n')
+    os.symlink(str(outside), host.path(units + '/linked.service.d'))
+    with Engine(root=host.root, systemctl=_AnySystemctl()) as engine:
+        engine.apply({'vm.swappiness': 10})
+    assert not host.exists(units + '/.vllm.service.aitune-12.tmp')
+    assert host.exists(units + '/.sshd.conf.aitune-7.tmp')
+    assert (outside / '.x.slice.aitune-1.tmp').exists()

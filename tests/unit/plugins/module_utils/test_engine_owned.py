@@ -148,7 +148,19 @@ def test_expected_values_are_read_back_after_the_units_start(make_host):
     assert stored(host, STATE) is None
 
 
-def test_expected_value_on_a_stopped_slice_is_unsupported_with_its_reason(make_host):
+def test_expected_value_of_a_slice_without_its_cgroup_is_unsupported_with_its_reason(make_host):
+    host = make_host('6.12')
+    systemd = FakeSystemd(host, install_layout(host, 'v2_systemd'))
+    units = ('cgroup', {'aitune.slice': '[Slice]\n', 'aitune-latency.slice': SLICE_UNIT % 300})
+    # systemd takes the slice but makes no cgroup for it (the controller is not delegated).
+    systemd.hollow.add('aitune-latency.slice')
+    with engine(host, systemd) as running:
+        report = running.apply({}, units=units, expect={'cgroup.aitune-latency.cpu.weight': 300})
+    assert report.knobs['cgroup.aitune-latency.cpu.weight']['state'] == 'unsupported'
+    assert 'slice is not started' in report.knobs['cgroup.aitune-latency.cpu.weight']['reason']
+
+
+def test_a_stopped_slice_is_started_again_by_the_next_apply(make_host):
     host = make_host('6.12')
     systemd = FakeSystemd(host, install_layout(host, 'v2_systemd'))
     units = ('cgroup', {'aitune.slice': '[Slice]\n', 'aitune-latency.slice': SLICE_UNIT % 300})
@@ -157,8 +169,30 @@ def test_expected_value_on_a_stopped_slice_is_unsupported_with_its_reason(make_h
     systemd.stop('aitune-latency.slice')
     with engine(host, systemd) as running:
         report = running.apply({}, units=units, expect={'cgroup.aitune-latency.cpu.weight': 300})
-    assert report.knobs['cgroup.aitune-latency.cpu.weight']['state'] == 'unsupported'
-    assert 'slice is not started' in report.knobs['cgroup.aitune-latency.cpu.weight']['reason']
+    assert report.changed is True and report.files == {}
+    assert report.knobs['cgroup.aitune-latency.cpu.weight']['state'] == 'applied'
+    assert systemd.calls[-2:] == [('daemon-reload',), ('start', 'aitune-latency.slice')]
+
+
+def test_units_a_killed_run_wrote_but_never_started_are_started(make_host):
+    # A run killed during "systemctl enable": the unit files hold what the profile wants, systemd runs none of them.
+    host = make_host('6.12')
+    systemd = FakeSystemd(host, install_layout(host, 'v2_systemd'))
+    contents = {'aitune.slice': '[Slice]\n', 'aitune-latency.slice': '[Slice]\nCPUWeight=300\nAllowedCPUs=1\n'}
+    for name, content in contents.items():
+        host.write('%s/%s' % (UNITS, name), content)
+    expect = {'cgroup.aitune-latency.cpu.weight': 300, 'cgroup.aitune-latency.cpuset.cpus': '1'}
+    with engine(host, systemd) as running:
+        report = running.apply({}, units=('cgroup', contents), expect=expect)
+    assert report.files == {}
+    assert systemd.calls == [('daemon-reload',), ('start', 'aitune-latency.slice'), ('start', 'aitune.slice')]
+    assert systemd.is_enabled('aitune-latency.slice') and systemd.is_active('aitune-latency.slice')
+    assert {name: report.knobs[name]['state'] for name in expect} == dict.fromkeys(expect, 'applied')
+    assert set(expect) <= set(stored(host, STATE)['knobs'])
+    # Once running and enabled, the next apply leaves them be.
+    with engine(host, systemd) as running:
+        assert running.apply({}, units=('cgroup', contents), expect=expect).changed is False
+    assert len(systemd.calls) == 3
 
 
 # -- dirs= -------------------------------------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ class FakeSystemd(object):
     def is_active(self, unit):
         return unit in self.active
 
+    def is_enabled(self, unit):
+        return any(call[:2] == ('start', unit) for call in self.calls)
+
 
 @pytest.fixture
 def systemd(monkeypatch):
