@@ -24,8 +24,8 @@ notes:
     V(unsupported) means this kernel does not have the knob. V(not_permitted) means the kernel refused access, for
     example debugfs under lockdown, a read-only mount or a value the kernel did not take.
   - Writes never follow symlinks and never leave the allowed roots C(/proc/sys), C(/sys), C(/etc/sysctl.d),
-    C(/etc/tmpfiles.d), C(/etc/udev/rules.d), C(/etc/systemd), C(/etc/default/grub.d), C(/etc/ansible/facts.d) and
-    C(/var/lib/aitune).
+    C(/etc/tmpfiles.d), C(/etc/udev/rules.d), C(/etc/systemd), C(/etc/default/grub.d), C(/etc/ansible/facts.d),
+    C(/var/lib/aitune) and C(/run/aitune).
 '''
 
     # Options of the modules that change settings.
@@ -48,7 +48,8 @@ options:
 notes:
   - Before the first change of a knob, its original live value and the original content of every managed file it
     touches are written to C(/var/lib/aitune/baseline.json). M(aitune.kernel.restore) puts them back.
-  - Runs on one host serialise on a lock in C(/var/lib/aitune).
+  - Calls on one host serialise on a lock in C(/var/lib/aitune); a whole run (tune.yml, restore.yml, benchmark.yml)
+    holds the host with the run lease in C(/run/aitune) (M(aitune.kernel.lease)).
 seealso:
   - module: aitune.kernel.restore
   - module: aitune.kernel.tuning_facts
@@ -67,4 +68,17 @@ attributes:
     description: Target OS/families that can be operated against.
     support: full
     platforms: linux
+'''
+
+    # The run lease option of every module that writes.
+    RUN_LEASE = r'''
+options:
+  run_id:
+    description:
+      - The run lease this call belongs to, as M(aitune.kernel.lease) took it (its RV(aitune.kernel.lease#module:run_id)).
+      - While another run's lease holds the host, a call waits up to 60 seconds for it to go and then fails before
+        writing, naming the holder. A call with the holder's O(run_id) goes on, and renews the lease.
+      - Leave it out for a module called alone. The call then holds the host lock for its own duration only, and waits
+        for a run that holds a lease like any other run's call.
+    type: str
 '''

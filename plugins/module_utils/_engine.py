@@ -76,7 +76,7 @@ class Engine(object):
     """One module run's view of the host. Call ``close()`` (or use as a context manager) to unmount what it mounted."""
 
     def __init__(self, root='/', check_mode=False, mounter=None, lock_timeout=60.0, systemctl=None, udevadm=None,
-                 fs=None, preview_state=None, owner=None):
+                 fs=None, preview_state=None, owner=None, run_id=None, held_lock=None, warn=None):
         self.systemctl = systemctl
         self.udevadm = udevadm
         # ``owner``: whose state files the engine trusts (HostFS); root on the real root.
@@ -89,6 +89,11 @@ class Engine(object):
         # plans on top of what the ones before it would have applied, so a file two of them render is previewed as it
         # will be, not from the state on disk each time.
         self.preview_state = preview_state
+        # The run lease this call belongs to (_lease; None: a module called alone), and the host lock when the module
+        # call already holds it around several engines (the profile module), which then take it no more.
+        self.run_id = run_id
+        self.held_lock = held_lock
+        self.warn = warn or (lambda message: None)
 
     def __enter__(self):
         return self
@@ -207,7 +212,12 @@ class Engine(object):
 
     # -- applying ------------------------------------------------------------------------------------------------------
     def lock(self):
-        return _NoLock() if self.check_mode else _SweepingLock(self.fs, self.lock_timeout)
+        """The host lock for one apply or restore (none in check mode), or the one the module call already holds."""
+        if self.check_mode:
+            return _NoLock()
+        if self.held_lock is not None:
+            return _HeldLock(self.held_lock)
+        return _SweepingLock(self.fs, self.lock_timeout, self.run_id, self.warn)
 
     def apply(self, desired, persist=True, strict=False, cmdline=None, units=None, files=None, expect=None,
               dirs=None, knobs=None):
@@ -670,16 +680,37 @@ class _Stage(object):
 
 
 class _SweepingLock(HostLock):
-    """The host lock, plus removal of temp files a killed run left behind: holding the lock, nobody else is writing."""
+    """The host lock, plus removal of temp files a killed run left behind (holding the lock, nobody else is writing),
+    and a warning when it found the lease of a run that is gone."""
 
-    def __init__(self, fs, timeout):
-        super(_SweepingLock, self).__init__(fs, timeout=timeout)
+    def __init__(self, fs, timeout, run_id, warn):
+        super(_SweepingLock, self).__init__(fs, timeout=timeout, run_id=run_id)
+        self.warn = warn
 
     def __enter__(self):
         super(_SweepingLock, self).__enter__()
+        if self.lease.gone is not None:
+            lease, why = self.lease.gone
+            self.warn('the run lease of %s no longer holds the host: %s' % (lease.describe(self.lease.now), why))
         for directory in temp_file_dirs():
             self.fs.sweep_temp_files(directory, may_leave_temp_file)
         return self
+
+
+class _HeldLock(object):
+    """The host lock an enclosing call already holds: entering and leaving it change nothing."""
+
+    def __init__(self, held):
+        self.held = held
+
+    def __enter__(self):
+        return self
+
+    def remove(self):
+        self.held.remove()
+
+    def __exit__(self, *exc_info):
+        return False
 
 
 class _NoLock(object):

@@ -39,6 +39,8 @@ WRITE_ROOTS = (
     '/etc/sysconfig/irqbalance',
     '/etc/ansible/facts.d',
     '/var/lib/aitune',
+    # The run lease (_lease): gone at reboot, as is every run that held it.
+    '/run/aitune',
 )
 
 # The name of a temp file write_file_atomic writes beside the file it replaces: ``.NAME.aitune-PID.tmp``.
@@ -96,8 +98,9 @@ def check_path(path):
 
 
 # Directories that may be created, empty, on the way to an allowed root: a host without Ansible installed has no
-# /etc/ansible for the local facts to go in. Nothing is ever written in them but the allowed root itself.
-CREATABLE_PARENTS = ('/etc/ansible',)
+# /etc/ansible for the local facts to go in, and a test's fake tree may have no /run for the run lease. Nothing is
+# ever written in them but the allowed root itself.
+CREATABLE_PARENTS = ('/etc/ansible', '/run')
 
 
 def is_write_allowed(path):

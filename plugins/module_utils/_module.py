@@ -11,6 +11,8 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import shown
+from ansible_collections.aitune.kernel.plugins.module_utils._lease import check_field
 from ansible_collections.aitune.kernel.plugins.module_utils._run import Run, RunFailed
 
 COMMON_ARGUMENT_SPEC = dict(
@@ -20,14 +22,26 @@ APPLY_ARGUMENT_SPEC = dict(
     strict=dict(type='bool', default=False),
     persist=dict(type='bool', default=True),
 )
+# Every module that writes: the run lease its call belongs to (_lease).
+LEASE_ARGUMENT_SPEC = dict(
+    run_id=dict(type='str'),
+)
 
 
-def build_module(argument_spec, apply_options=True, **kwargs):
+def build_module(argument_spec, apply_options=True, leased=None, **kwargs):
+    """The AnsibleModule with the shared options: ``apply_options`` (strict, persist) for a module that applies
+    settings, ``leased`` (run_id; by default with the apply options) for one that writes."""
     spec = dict(COMMON_ARGUMENT_SPEC)
     if apply_options:
         spec.update(APPLY_ARGUMENT_SPEC)
+    if apply_options if leased is None else leased:
+        spec.update(LEASE_ARGUMENT_SPEC)
     spec.update(argument_spec)
-    return AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    run_id = module.params.get('run_id')
+    if run_id is not None and check_field('run_id', run_id):
+        module.fail_json(msg='run_id must be %s, got %s' % (check_field('run_id', run_id), shown(run_id)))
+    return module
 
 
 # The longest failure message a module returns. Each refusal shows at most the start of a value it echoes

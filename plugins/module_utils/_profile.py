@@ -53,7 +53,7 @@ ARGUMENT_SPEC = dict(
     record=dict(type='dict', options=RECORD_SPEC),
 )
 # The common options every subsystem takes from the profile's own, never from its entry.
-SHARED_OPTIONS = ('root', 'persist', 'strict')
+SHARED_OPTIONS = ('root', 'persist', 'strict', 'run_id')
 # Words a profile may use for a CPU list, resolved on the host: the suggested partition (_cpus.suggested_partition),
 # so a mode's data can name "the latency CPUs" without reading the host first.
 CPU_SET_WORDS = ('@housekeeping_cpus', '@latency_cpus', '@batch_cpus')
@@ -172,11 +172,15 @@ class ProfileRun(object):
         # path -> [before, after, [subsystems]]: the first write's before, the last write's after.
         self.file_diffs = {}
         self.preview_state = State(HostFS(module.params['root'])) if module.check_mode else None
+        # The host lock, held from the first subsystem to the record (set by run_profile): another call cannot slip
+        # in between two subsystems, or between the last one and the read-back.
+        self.held_lock = None
 
     def run(self, subsystem, options):
         params = dict(options)
         params.update((option, self.module.params[option]) for option in SHARED_OPTIONS)
-        result = subsystem.run(Run(self.module, params, label=subsystem.name, preview_state=self.preview_state))
+        result = subsystem.run(Run(self.module, params, label=subsystem.name, preview_state=self.preview_state,
+                                   held_lock=self.held_lock))
         self.add_diffs(subsystem.name, result.pop('diff', []))
         self.results[subsystem.name] = result
 
@@ -195,7 +199,16 @@ class ProfileRun(object):
                 entry[2].append(name)
 
     def open_engine(self):
-        return open_engine(self.module, preview_state=self.preview_state)
+        return open_engine(self.module, preview_state=self.preview_state, held_lock=self.held_lock)
+
+    def hold_host(self):
+        """The host lock for the whole call (none in check mode), taken once the state files are known good."""
+        engine = open_engine(self.module, preview_state=self.preview_state)
+        try:
+            engine.check_state_files()
+            return engine.lock()
+        finally:
+            engine.close()
 
     def finish_preview(self):
         """Check mode: every file as the whole run would leave it, compared with the file on disk now; a
@@ -307,6 +320,20 @@ def run_profile(module):
     profile = ProfileRun(module)
     preview = dict(preview=module.check_mode, root=root_user, selected=request.selected,
                    placement_classes=request.classes)
+    try:
+        held = profile.hold_host()
+        held.__enter__()
+    except ENGINE_ERRORS as exc:
+        raise RunFailed(str(exc))
+    try:
+        profile.held_lock = None if module.check_mode else held
+        return _run_held(module, profile, request, record, requests, preview, root_user)
+    finally:
+        held.__exit__(None, None, None)
+
+
+def _run_held(module, profile, request, record, requests, preview, root_user):
+    """The run from the in-sync check to the record, holding the host lock (outside check mode)."""
     if record is not None and root_user:
         engine = profile.open_engine()
         try:

@@ -35,12 +35,14 @@ class Run(object):
     carries check mode and warnings. A subsystem module makes one; the profile module makes one per subsystem, with
     a ``label`` that names the subsystem in its warnings."""
 
-    def __init__(self, module, params, label=None, preview_state=None):
+    def __init__(self, module, params, label=None, preview_state=None, held_lock=None):
         self.module = module
         self.params = params
         self.label = label
         # In check mode, the state that several runs of one module call plan on (Engine.preview_state).
         self.preview_state = preview_state
+        # The host lock the module call holds around all its subsystems (Engine.held_lock).
+        self.held_lock = held_lock
 
     @property
     def check_mode(self):
@@ -51,12 +53,14 @@ class Run(object):
 
 
 def open_engine(module, params=None, fs_class=HostFS, systemctl_class=Systemctl, preview_state=None,
-                mount_debugfs=True):
+                mount_debugfs=True, held_lock=None):
     """An Engine for this run. debugfs is mounted on demand only on the real root (a fake tree cannot mount), and
     only with ``mount_debugfs``. ``params`` are the run's options when they are not the module's own (a subsystem of
     the profile module); ``fs_class`` and ``systemctl_class`` let a subsystem bring its own kind of file access or
-    systemctl; ``preview_state`` is the state several check-mode runs of one module call share."""
-    root = normalize_root((params or module.params)['root'])
+    systemctl; ``preview_state`` is the state several check-mode runs of one module call share; ``held_lock`` the
+    host lock the module call holds around all its engines."""
+    params = params or module.params
+    root = normalize_root(params['root'])
     # Only the real root is the host itself: "//" and "/." are spellings of it, not a fake tree.
     real_root = is_real_root(root)
     fs = fs_class(root)
@@ -65,7 +69,7 @@ def open_engine(module, params=None, fs_class=HostFS, systemctl_class=Systemctl,
     return Engine(root=root, fs=fs, check_mode=module.check_mode, systemctl=systemctl,
                   udevadm=Udevadm(module, udevadm) if udevadm and udev_is_running(fs) else None,
                   mounter=CommandMounter(module) if real_root and mount_debugfs else None,
-                  preview_state=preview_state)
+                  preview_state=preview_state, run_id=params.get('run_id'), held_lock=held_lock, warn=module.warn)
 
 
 def update_stale_bootloader(run, report):
@@ -95,7 +99,8 @@ def run_engine(run, body, boot=False, **engine_options):
     """Open the engine (``engine_options`` as open_engine takes them), let ``body(engine)`` decide and apply, and
     report. ``body`` returns the engine's report and the subsystem's own result keys; the ENGINE_ERRORS it raises
     become the run's failure message, and a RunFailed it raises passes as it is."""
-    engine = open_engine(run.module, run.params, preview_state=run.preview_state, **engine_options)
+    engine = open_engine(run.module, run.params, preview_state=run.preview_state, held_lock=run.held_lock,
+                         **engine_options)
     try:
         report, extra = body(engine)
     except ENGINE_ERRORS as exc:

@@ -356,6 +356,27 @@ def _check_state(document, owned_file_kind, unit_dir):
         ('units', _table(unit_name, _owned_entry))))
 
 
+# -- the run lease (_lease.Lease) -------------------------------------------------------------------------------------
+def _positive_int(value, pointer):
+    if not _is_int(value) or value <= 0:
+        _fail(pointer, 'a positive integer', value, shown=isinstance(value, (int, float)))
+
+
+def _check_lease(document, patterns):
+    checks = {key: _matching(pattern, expected) for key, (pattern, expected) in patterns.items()}
+    _object(document, '', _ordered(
+        ('format', _format),
+        ('run_id', checks['run_id']),
+        ('purpose', checks['purpose']),
+        ('controller', checks['controller']),
+        ('controller_pid', _positive_int),
+        ('started', _positive_int),
+        ('ttl', _positive_int),
+        ('expires', _positive_int),
+        ('boot_id', checks['boot_id'])), optional=_ordered(
+        ('job', checks['job'])))
+
+
 # -- entry points -----------------------------------------------------------------------------------------------------
 def _refuse(path, bad):
     where = bad.pointer or 'the document'
@@ -387,3 +408,12 @@ def parse(text, path):
         return json.loads(text)
     except ValueError as exc:
         raise StateFileError(path, '%s: not valid JSON (%s); %s' % (path, exc, move_aside(path)))
+
+
+def check_lease(document, path, patterns):
+    """Raise StateFileError naming ``path`` and the first bad field unless ``document`` is a run lease as
+    _lease.Lease writes it; ``patterns`` maps each of its text fields to (regex, what it must be)."""
+    try:
+        _check_lease(document, patterns)
+    except _Bad as bad:
+        raise _refuse(path, bad)

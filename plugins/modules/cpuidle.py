@@ -37,6 +37,7 @@ extends_documentation_fragment:
   - aitune.kernel.common
   - aitune.kernel.common.apply
   - aitune.kernel.common.attributes
+  - aitune.kernel.common.run_lease
 options:
   cpus:
     description:

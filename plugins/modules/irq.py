@@ -41,6 +41,7 @@ extends_documentation_fragment:
   - aitune.kernel.common
   - aitune.kernel.common.apply
   - aitune.kernel.common.attributes
+  - aitune.kernel.common.run_lease
 options:
   devices:
     description:

@@ -23,6 +23,7 @@ extends_documentation_fragment:
   - aitune.kernel.common
   - aitune.kernel.common.apply
   - aitune.kernel.common.attributes
+  - aitune.kernel.common.run_lease
 options:
   swappiness:
     description: C(vm.swappiness), from 0 to 200.

@@ -28,6 +28,7 @@ author:
 extends_documentation_fragment:
   - aitune.kernel.common
   - aitune.kernel.common.attributes
+  - aitune.kernel.common.run_lease
 options:
   scope:
     description:
@@ -120,7 +121,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engi
 def main():
     module = build_module(dict(scope=dict(type='str', default='all', choices=['all'] + list(SUBSYSTEMS)),
                                keep_calibration=dict(type='bool', default=False)),
-                          apply_options=False)
+                          apply_options=False, leased=True)
     exit_with_result(module, lambda run: run_engine(
         run, lambda engine: (engine.restore(run.params['scope'], keep_calibration=run.params['keep_calibration']),
                              {}), boot=True))

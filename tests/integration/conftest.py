@@ -87,9 +87,9 @@ def managed_files():
     return found
 
 
-# What the collection creates for itself and must remove again: its state directory (lock included), its record, and
-# the facts directories the record's first write creates where the host had none.
-OWN = ('/var/lib/aitune', '/etc/ansible/facts.d/aitune.fact', '/etc/ansible/facts.d', '/etc/ansible')
+# What the collection creates for itself and must remove again: its state directory (lock included), the run lease, its
+# record, and the facts directories the record's first write creates where the host had none.
+OWN = ('/var/lib/aitune', '/run/aitune', '/etc/ansible/facts.d/aitune.fact', '/etc/ansible/facts.d', '/etc/ansible')
 
 
 def own_paths():

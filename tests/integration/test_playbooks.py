@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -131,6 +132,50 @@ def test_subsystem_tags_select_what_the_one_call_applies(run, untouched):
     assert 'vm.swappiness' not in summary_list(out, 'changed') and read_proc(SWAPPINESS) == swappiness
     assert os.path.exists(FACT) == untouched[1][FACT]
 
+    code, out, recap = playbook('restore.yml')
+    assert code == 0, out
+    assert host_state(run) == untouched
+
+
+def test_a_second_run_fails_before_writing_while_a_first_run_holds_the_host(run, untouched, tmp_path):
+    """Two runs on one host at once: the second fails before writing, naming the first, and the host holds what the
+    first applied. The first run here takes the lease as tune.yml does, applies, and then waits for a file, so the
+    second run meets it between two of its calls whatever the speed of this machine."""
+    go_on = tmp_path / 'go-on'
+    holder = tmp_path / 'holder.yml'
+    holder.write_text(json.dumps([{'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'name': 'Hold the host', 'aitune.kernel.lease': {'purpose': 'tune balanced'}, 'register': 'aitune_run_lease'},
+        {'name': 'Apply', 'aitune.kernel.memory': {'swappiness': 7, 'run_id': '{{ aitune_run_lease.run_id }}'}},
+        {'name': 'Wait between two calls', 'ansible.builtin.wait_for': {'path': str(go_on), 'timeout': 280}},
+        {'name': 'Give the host back',
+         'aitune.kernel.lease': {'state': 'released', 'run_id': '{{ aitune_run_lease.run_id }}'}}]}]))
+    lease = '/run/aitune/lease.json'
+    environ = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+    first = subprocess.Popen([os.path.join(BIN, 'ansible-playbook'), str(holder)], cwd=REPO, env=environ,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+    try:
+        # The holder's apply is done once swappiness reads 7; until then the lease may not even be taken.
+        for _attempt in range(2400):
+            if first.poll() is not None or read_proc(SWAPPINESS) == '7':
+                break
+            time.sleep(0.1)
+        assert read_proc(SWAPPINESS) == '7', first.communicate()[0]
+        holder_lease = json.loads(open(lease).read())
+        assert holder_lease['purpose'] == 'tune balanced' and holder_lease['controller_pid'] == first.pid
+
+        code, out, recap = playbook('tune.yml', '-e', 'mode=aggressive', '-e', 'aitune_lease_wait=1')
+        assert code != 0 and recap['failed'] == 1 and recap['changed'] == 0, out
+        assert 'another aitune run holds this host: run %s (tune balanced)' % holder_lease['run_id'] in out, out
+        assert 'PID %d' % first.pid in out and 'nothing was written' in out, out
+        alone = run('aitune.kernel.sched', {'autogroup': False}, expect_failure=True)
+        assert alone['failed'] and 'another aitune run holds this host' in alone['msg']
+        assert read_proc(SWAPPINESS) == '7' and not os.path.exists(FACT)
+        assert json.loads(open(lease).read()) == holder_lease
+    finally:
+        go_on.write_text('')
+        out = first.communicate(timeout=300)[0]
+    assert first.returncode == 0, out
+    assert not os.path.exists(lease)
     code, out, recap = playbook('restore.yml')
     assert code == 0, out
     assert host_state(run) == untouched

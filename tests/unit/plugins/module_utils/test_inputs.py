@@ -47,6 +47,9 @@ class _Module(object):
     def get_bin_path(self, name, *args, **kwargs):
         return '/usr/bin/' + name
 
+    def warn(self, message):
+        raise AssertionError('unexpected warning: %s' % message)
+
 
 @pytest.mark.parametrize('root', ['/', '//', '/.'])
 def test_open_engine_treats_every_spelling_of_the_real_root_as_the_host(monkeypatch, root):

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import BASELINE_PATH, STATE_DIR
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import STATE_PATH
 from ansible_collections.aitune.kernel.plugins.modules import (
-    block, cgroup, cpufreq, cpuidle, hugepages, irq, memory, placement, profile, restore, sched, tuning_facts)
+    block, cgroup, cpufreq, cpuidle, hugepages, irq, lease, memory, placement, profile, restore, sched, tuning_facts)
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 from ansible_collections.aitune.kernel.tests.unit.fakehost import FakeHost
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
@@ -36,7 +36,7 @@ VALID = load_cases('state_files.yml')['valid']
 EXAMPLES = int(os.environ.get('AITUNE_FUZZ_EXAMPLES', '0')) or None
 # Every module that works under a root; latency_bench and bench_report have none (they measure and write on the host
 # they run on), so random arguments are never given to them here.
-ROOTED_MODULES = (block, cgroup, cpufreq, cpuidle, hugepages, irq, memory, placement, profile, restore, sched,
+ROOTED_MODULES = (block, cgroup, cpufreq, cpuidle, hugepages, irq, lease, memory, placement, profile, restore, sched,
                   tuning_facts)
 FILES = {'baseline': BASELINE_PATH, 'state': STATE_PATH}
 
