@@ -258,9 +258,15 @@ def test_any_arguments_of_the_right_shape_give_a_clean_result(tree, module, monk
     def run(args, check_mode):
         tally.examples += 1
         tree.reset()
+        before = tree.host.snapshot()
         code, result = _run(tally, module, dict(args, root=tree.host.root), check_mode=check_mode)
         if code is not None:
             assert code in (0, 1) and ('msg' in result or code == 0), result
+        if code == 1:
+            tally.refused += 1
+            if tree.host.snapshot() != before:
+                tally.writes_on_refusal.append('%s wrote after refusing %s: %s'
+                                               % (module.__name__, json.dumps(args, default=repr)[:300], result['msg']))
 
     run()
     tally.report()
