@@ -24,8 +24,8 @@ notes:
     V(unsupported) means this kernel does not have the knob. V(not_permitted) means the kernel refused access, for
     example debugfs under lockdown, a read-only mount or a value the kernel did not take.
   - Writes never follow symlinks and never leave the allowed roots C(/proc/sys), C(/sys), C(/etc/sysctl.d),
-    C(/etc/tmpfiles.d), C(/etc/udev/rules.d), C(/etc/systemd), C(/etc/default/grub.d), C(/etc/ansible/facts.d),
-    C(/var/lib/aitune) and C(/run/aitune).
+    C(/etc/tmpfiles.d), C(/etc/modprobe.d), C(/etc/udev/rules.d), C(/etc/systemd), C(/etc/default/grub.d),
+    C(/etc/ansible/facts.d), C(/var/lib/aitune) and C(/run/aitune).
 '''
 
     # Options of the modules that change settings.
@@ -40,8 +40,8 @@ options:
   persist:
     description:
       - Make the applied values survive a reboot through the collection's managed files
-        C(/etc/sysctl.d/90-aitune.conf), C(/etc/tmpfiles.d/aitune.conf) and, for boot parameters,
-        C(/etc/default/grub.d/90-aitune.cfg).
+        C(/etc/sysctl.d/90-aitune.conf), C(/etc/tmpfiles.d/aitune.conf), C(/etc/modprobe.d/90-aitune.conf) for the
+        parameters of loadable modules and, for boot parameters, C(/etc/default/grub.d/90-aitune.cfg).
       - With V(false) only the live values change, and the settings of this module are taken out of the managed files.
     type: bool
     default: true

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""CPU idle states: the cpuidle knob family, and the PM QoS holder behind aitune.kernel.cpuidle.
+"""CPU idle states: the cpuidle knob family, the PM QoS holder and the halt-polling windows behind
+aitune.kernel.cpuidle.
 
 Two ways to keep CPUs out of deep idle states, whose exit costs about 2 us for C1, 10 us for C1E and 130 us for C6
 (intel_idle tables):
@@ -13,6 +14,11 @@ Two ways to keep CPUs out of deep idle states, whose exit costs about 2 us for C
 * a CPU latency PM QoS request: the cpuidle governor then skips every state that exits slower than the request.
   The request lasts only while a process holds ``/dev/cpu_dma_latency`` open, so the holder is a small systemd
   service; a process started outside systemd would not survive this run.
+
+And one way to make the wake-up from idle itself cheaper on virtual machines: poll for a while before halting, so a
+wake-up that comes soon finds the vCPU running. In a KVM guest the haltpoll governor polls for up to its window
+(``/sys/module/haltpoll/parameters``); on a KVM host, KVM polls for a halted vCPU (``/sys/module/kvm/parameters``). Both
+pay in CPU time: a polling vCPU is a busy host CPU.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -25,9 +31,10 @@ from ansible_collections.aitune.kernel.plugins.module_utils._cpupower import run
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import CPU_DIR, format_cpulist
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    ValidationError, shown)
+    PERSIST_MODPROBE, PERSIST_TMPFILES, ValidationError, shown)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpuidle import (
-    state_knob)
+    HALTPOLL_DIR, HALTPOLL_KNOBS, KVM_KNOBS, KVM_MODULE_DIR, kvm_knobs, state_knob)
+from ansible_collections.aitune.kernel.plugins.module_utils._run import knob_options
 
 CPUIDLE_DIR = CPU_DIR + '/cpuidle'
 DRIVER_PATH = CPUIDLE_DIR + '/current_driver'
@@ -35,7 +42,10 @@ DRIVER_PATH = CPUIDLE_DIR + '/current_driver'
 GOVERNOR_PATHS = (CPUIDLE_DIR + '/current_governor_ro', CPUIDLE_DIR + '/current_governor')
 # The haltpoll governor (drivers/cpuidle/governors/haltpoll.c) picks polling or its one halt state from its own poll
 # window and the PM QoS request alone: it never reads the per-state disable files.
-IGNORES_STATE_SWITCHES = ('haltpoll',)
+HALTPOLL = 'haltpoll'
+IGNORES_STATE_SWITCHES = (HALTPOLL,)
+# Only a loaded module has an initstate file; a built-in one shows its parameters alone.
+KVM_INITSTATE = KVM_MODULE_DIR + '/initstate'
 PMQOS_DEVICE = '/dev/cpu_dma_latency'
 PMQOS_UNIT = 'aitune-pmqos.service'
 PMQOS_SUBSYSTEM = 'cpuidle'
@@ -124,6 +134,23 @@ def cpu_states(fs, cpu):
     return sorted(states, key=lambda state: state.number)
 
 
+def polling_values(fs, knobs):
+    """``{kernel parameter: value}`` of halt-polling knobs as the kernel shows them, numbers as integers and Y/N as
+    booleans (None where a file is unreadable), or None when none of their files is there."""
+    values = {}
+    for knob in knobs:
+        path = knob.locations[0].path
+        if not fs.lexists(path):
+            continue
+        text = knob.current(fs.read_optional(path) or '')
+        param = path.rsplit('/', 1)[1]
+        if knob.validator.kind == 'bool':
+            values[param] = {'Y': True, 'N': False}.get(text)
+        else:
+            values[param] = int(text) if text.isdigit() else None
+    return values or None
+
+
 # -- planning --------------------------------------------------------------------------------------------------------
 def _microseconds(option, value, high):
     if value is None:
@@ -135,26 +162,74 @@ def _microseconds(option, value, high):
     return value
 
 
+def _polling_request(params, option, knobs):
+    """``{knob name: canonical value}`` for the suboptions of ``option`` that are set, each checked against its knob's
+    range (a refusal names the suboption as the user wrote it): bad input is refused on every host, whether it has the
+    knob or not."""
+    options = params.get(option) or {}
+    return {knob.name: knob.validator.canonical('%s.%s' % (option, knob.option), options[knob.option])
+            for knob in knobs if options.get(knob.option) is not None}
+
+
+def check_options(params):
+    """What can be refused from the options alone, before any subsystem of a profile run writes: every value out of
+    its range."""
+    _microseconds('max_exit_latency_us', params.get('max_exit_latency_us'), EXIT_LATENCY_MAX_US)
+    _microseconds('pm_qos_latency_us', params.get('pm_qos_latency_us'), PMQOS_MAX_US)
+    _polling_request(params, 'haltpoll', HALTPOLL_KNOBS)
+    _polling_request(params, 'kvm', KVM_KNOBS)
+
+
+def haltpoll_unused_reason(fs, driver, governor):
+    """Why the haltpoll governor's parameters would change nothing here, or None when that governor picks the idle
+    states. Its parameters exist wherever the kernel has it (common distribution kernels build it in), guest
+    or not."""
+    if governor == HALTPOLL:
+        return None
+    if not fs.lexists(HALTPOLL_DIR):
+        return ('this kernel has no haltpoll cpuidle governor (%s is absent): it is built only for KVM guests '
+                '(CONFIG_CPU_IDLE_GOV_HALTPOLL)' % HALTPOLL_DIR)
+    return ('the haltpoll cpuidle governor is not in use here (driver %s, governor %s), so its parameters would change '
+            'nothing. It runs only in a KVM guest, with the cpuidle-haltpoll driver, which loads where the host hints '
+            'dedicated CPUs (KVM_HINTS_REALTIME) or with cpuidle_haltpoll.force=1, and not with idle= on the command '
+            'line' % (driver or 'none', governor or 'none'))
+
+
+def kvm_absent_reason(fs):
+    """Why KVM's polling cannot be set here, or None when kvm is loaded or built in."""
+    if fs.lexists(KVM_MODULE_DIR):
+        return None
+    return ('KVM is not loaded here (%s is absent): its halt polling is a hypervisor host\'s, for the KVM guests it '
+            'runs (load kvm_intel or kvm_amd first). Inside a guest, the haltpoll option sets the guest\'s own polling'
+            % KVM_MODULE_DIR)
+
+
 class CpuidlePlan(object):
     """What one cpuidle run asks for, validated as a whole before anything is written.
 
-    ``desired`` holds the state knobs for the engine, ``unsupported`` the settings with no knob on this host (name ->
-    (reason, requested value)), ``units`` the holder unit set the cpuidle subsystem owns (None when systemd does not
-    run here, so nothing about units changes), ``pm_qos`` the holder's part of the result.
+    ``desired`` holds the knobs for the engine (idle-state switches, polling windows) and ``knobs`` those the plan
+    built for this host (KVM's, persisting as kvm is loaded or built in); ``unsupported`` the settings with no knob on
+    this host, or whose knob would change nothing (name -> (reason, requested value)); ``units`` the holder unit set
+    the cpuidle subsystem owns (None when systemd does not run here, so nothing about units changes); ``pm_qos`` the
+    holder's part of the result.
     """
 
     def __init__(self, fs, params, systemd):
         self.fs = fs
         self.desired = {}
+        self.knobs = {}
         self.unsupported = {}
         self.warnings = []
-        limit = _microseconds('max_exit_latency_us', params.get('max_exit_latency_us'), EXIT_LATENCY_MAX_US)
-        request = _microseconds('pm_qos_latency_us', params.get('pm_qos_latency_us'), PMQOS_MAX_US)
+        check_options(params)
+        limit = params.get('max_exit_latency_us')
+        request = params.get('pm_qos_latency_us')
         self.cpus = select_cpus(fs, params.get('cpus'))
         self.driver = current_driver(fs)
         self.governor = current_governor(fs) if self.driver else None
         if limit is not None:
             self._plan_states(limit)
+        polls = self._plan_haltpoll(_polling_request(params, 'haltpoll', HALTPOLL_KNOBS))
+        self._plan_kvm(_polling_request(params, 'kvm', KVM_KNOBS))
 
         self.pm_qos = {'requested': request, 'unit': PMQOS_UNIT, 'active': None, 'state': None, 'reason': None}
         # The subsystem owns its whole unit set: a run without a request takes an earlier holder away.
@@ -174,19 +249,25 @@ class CpuidlePlan(object):
             self.unsupported['cpuidle.pm_qos'] = (reason, request)
         else:
             self.units = (PMQOS_SUBSYSTEM, {PMQOS_UNIT: pmqos_unit(request)})
+            if polls and request == 0:
+                # haltpoll_select() polls without a limit while the CPU latency request is 0.
+                self.warnings.append('with pm_qos_latency_us 0 the haltpoll governor polls for as long as a CPU is '
+                                     'idle: the poll window set here takes effect only once the PM QoS holder is gone')
 
     def _plan_states(self, limit):
         if self.driver is None:
             self.unsupported['cpuidle.max_exit_latency_us'] = (NO_DRIVER, limit)
             return
         bare = []
+        switches = {}
         for cpu in sorted(self.cpus):
             states = [state for state in cpu_states(self.fs, cpu) if not state.is_poll]
             if not states:
                 bare.append(cpu)
             for state in states:
-                self.desired[state_knob(cpu, state.number).name] = state.latency_us > limit
-        if self.governor in IGNORES_STATE_SWITCHES and any(self.desired.values()):
+                switches[state_knob(cpu, state.number).name] = state.latency_us > limit
+        self.desired.update(switches)
+        if self.governor in IGNORES_STATE_SWITCHES and any(switches.values()):
             # The switches land and read back, so they count as applied; the user must still learn that they do
             # nothing here (measured: idle wake p50 x0.944 with state1 off on the development machines).
             self.warnings.append(
@@ -198,8 +279,33 @@ class CpuidlePlan(object):
                 'CPU %s shows no idle state but polling under the %s driver' % (format_cpulist(bare), self.driver),
                 limit)
 
+    def _plan_haltpoll(self, requested):
+        """Plan the haltpoll governor's values; returns whether that governor is in use and they are planned."""
+        if not requested:
+            return False
+        reason = haltpoll_unused_reason(self.fs, self.driver, self.governor)
+        if reason:
+            self.unsupported.update((name, (reason, value)) for name, value in requested.items())
+            return False
+        self.desired.update(requested)
+        return True
+
+    def _plan_kvm(self, requested):
+        if not requested:
+            return
+        reason = kvm_absent_reason(self.fs)
+        if reason:
+            self.unsupported.update((name, (reason, value)) for name, value in requested.items())
+            return
+        persist = PERSIST_MODPROBE if self.fs.lexists(KVM_INITSTATE) else PERSIST_TMPFILES
+        self.knobs.update((knob.name, knob) for knob in kvm_knobs(persist) if knob.name in requested)
+        self.desired.update(requested)
+
     def owned(self):
-        return {'units': self.units} if self.units is not None else {}
+        owned = {'knobs': self.knobs} if self.knobs else {}
+        if self.units is not None:
+            owned['units'] = self.units
+        return owned
 
     def result(self, engine):
         return {'driver': self.driver, 'governor': self.governor, 'pm_qos': self._pm_qos_outcome(engine)}
@@ -227,10 +333,12 @@ ARGUMENT_SPEC = dict(
     cpus=dict(type='str'),
     max_exit_latency_us=dict(type='int'),
     pm_qos_latency_us=dict(type='int'),
+    haltpoll=dict(type='dict', options=knob_options(HALTPOLL_KNOBS)),
+    kvm=dict(type='dict', options=knob_options(KVM_KNOBS)),
 )
 
 
 def run(subsystem_run):
-    """aitune.kernel.cpuidle: idle states above an exit latency off, and the PM QoS holder."""
+    """aitune.kernel.cpuidle: idle states above an exit latency off, the PM QoS holder and the halt-polling windows."""
     return run_plan(subsystem_run, lambda engine: CpuidlePlan(engine.fs, subsystem_run.params,
                                                               systemd=engine.systemctl is not None))

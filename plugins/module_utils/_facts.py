@@ -16,19 +16,21 @@ import os
 import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import BASELINE_PATH, Baseline
-from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import current_driver
+from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import (
+    current_driver, current_governor, polling_values)
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
     CPU_DIR, ONLINE_PATH, format_cpulist, irq_serving_cpus, numa_nodes, online_cpus, suggested_partition)
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import CGROUP_ROOT
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import ABSENT, FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import DEBUGFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    HUGEPAGE_SIZES_KB, REGISTRY, hugepage_knob, subsystem_of)
+    HUGEPAGE_SIZES_KB, hugepage_knob, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_block import SYS_BLOCK
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpuidle import HALTPOLL_KNOBS, KVM_KNOBS
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State, file_targets
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import FACT_FILE
 from ansible_collections.aitune.kernel.plugins.module_utils._record import previous_record
-from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
+from ansible_collections.aitune.kernel.plugins.module_utils._registry import FIXED, lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._run import open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._systemd import systemd_is_init
 
@@ -59,8 +61,8 @@ def _read(fs, path):
 
 
 def known_knobs(fs):
-    """Every registry knob, and the hugepage pools of each size, host-wide and per NUMA node."""
-    knobs = [REGISTRY[name] for name in sorted(REGISTRY)]
+    """Every fixed knob, and the hugepage pools of each size, host-wide and per NUMA node."""
+    knobs = [FIXED[name] for name in sorted(FIXED)]
     for size in sorted(HUGEPAGE_SIZES_KB):
         knobs.append(hugepage_knob(size))
         knobs.extend(hugepage_knob(size, node) for node in numa_nodes(fs))
@@ -101,7 +103,8 @@ def cpufreq_facts(fs):
 
 
 def cpuidle_facts(fs):
-    """The driver and every idle state of CPU 0, as the kernel lists them, disabled ones included."""
+    """The driver, the governor and every idle state of CPU 0, as the kernel lists them, disabled ones included; and
+    the halt-polling parameters, the haltpoll governor's and KVM's, where the kernel has them."""
     driver = current_driver(fs)
     states = []
     for name in _listdir(fs, CPU_DIR + '/cpu0/cpuidle'):
@@ -110,7 +113,8 @@ def cpuidle_facts(fs):
         states.append({'state': name, 'name': _read(fs, base + '/name'),
                        'latency_us': int(latency) if latency and latency.isdigit() else None,
                        'disabled': _read(fs, base + '/disable') == '1'})
-    return {'present': driver is not None, 'driver': driver, 'states': states}
+    return {'present': driver is not None, 'driver': driver, 'governor': current_governor(fs) if driver else None,
+            'states': states, 'haltpoll': polling_values(fs, HALTPOLL_KNOBS), 'kvm': polling_values(fs, KVM_KNOBS)}
 
 
 def block_facts(fs):

@@ -31,6 +31,8 @@ WRITE_ROOTS = (
     '/sys/kernel/debug',
     '/etc/sysctl.d',
     '/etc/tmpfiles.d',
+    # The options of loadable modules (_persist.MODPROBE_FILE): only ever "options" lines, rendered from the state.
+    '/etc/modprobe.d',
     '/etc/udev/rules.d',
     '/etc/systemd',
     '/etc/default/grub.d',

@@ -21,6 +21,9 @@ PERSIST_SYSCTL = 'sysctl'
 PERSIST_TMPFILES = 'tmpfiles'
 # Set by systemd from a unit the collection owns (a slice's CPUWeight=): read back, never written by the engine.
 PERSIST_SYSTEMD = 'systemd'
+# A parameter of a loadable kernel module: an ``options`` line in the modprobe.d file, which modprobe reads each time
+# the module loads. A tmpfiles.d line would race the module's load at boot, and is skipped when the file is not there.
+PERSIST_MODPROBE = 'modprobe'
 # Live only: the knob's module persists it some other way (udev rules, irqbalance), or it cannot persist at all.
 PERSIST_NONE = None
 
@@ -28,6 +31,10 @@ PERSIST_NONE = None
 # so a name can never be a path or climb out of one.
 KNOB_NAME = re.compile(r'^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$')
 INT64_MAX = (1 << 63) - 1
+# Where the kernel shows a module's parameters, built in or loaded: /sys/module/<module>/parameters/<parameter>. The
+# names are C identifiers, so the modprobe.d line made from them cannot carry anything else.
+MODULE_DIR = '/sys/module'
+MODULE_PARAM_PATH = re.compile(r'^%s/([A-Za-z0-9_]+)/parameters/([A-Za-z0-9_]+)$' % MODULE_DIR)
 
 
 class ValidationError(ValueError):
@@ -119,6 +126,29 @@ class Switch(IntRange):
         if text in self._FALSE:
             return '0'
         raise ValidationError('%s: expected %s, got %s' % (name, self.describe(), shown(value)))
+
+
+class YesNo(object):
+    """A bool module parameter: the kernel reads ``Y`` or ``N`` back, whatever spelling was written. Accepts booleans
+    and the usual spellings, stores ``Y`` or ``N``."""
+
+    kind = 'bool'
+    _TRUE = ('y', 'yes', '1', 'true', 'on')
+    _FALSE = ('n', 'no', '0', 'false', 'off')
+
+    def describe(self):
+        return 'a boolean (Y or N)'
+
+    def canonical(self, name, value, raw_current=None):
+        text = str(value).strip().lower()
+        if text in self._TRUE:
+            return 'Y'
+        if text in self._FALSE:
+            return 'N'
+        raise ValidationError('%s: expected %s, got %s' % (name, self.describe(), shown(value)))
+
+    def current(self, raw):
+        return raw.strip()
 
 
 class KernelChoice(object):

@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""Persistence without a daemon: one managed sysctl.d file, one tmpfiles.d file, one grub drop-in, and the files a
-subsystem owns whole (systemd units and drop-ins, udev rules, the irqbalance settings).
+"""Persistence without a daemon: one managed sysctl.d file, one tmpfiles.d file, one modprobe.d file, one grub drop-in,
+and the files a subsystem owns whole (systemd units and drop-ins, udev rules, the irqbalance settings).
 
 The managed files are pure renderings of ``/var/lib/aitune/state.json``, the record of what the collection has
 applied. Modules change the state, then every managed file is re-rendered from it; a file with no entries left goes
@@ -22,7 +22,8 @@ from string import Template
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import (
     BASELINE_PATH, FORMAT, STATE_DIR, JsonStore, now_iso)
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import PERSIST_SYSCTL, PERSIST_TMPFILES, sysctl_key
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
+    MODULE_PARAM_PATH, PERSIST_MODPROBE, PERSIST_SYSCTL, PERSIST_TMPFILES, sysctl_key)
 from ansible_collections.aitune.kernel.plugins.module_utils._state_schema import check_state
 
 STATE_PATH = STATE_DIR + '/state.json'
@@ -30,6 +31,8 @@ PERSIST_CMDLINE = 'cmdline'
 
 SYSCTL_FILE = '/etc/sysctl.d/90-aitune.conf'
 TMPFILES_FILE = '/etc/tmpfiles.d/aitune.conf'
+# After the distribution's own files, so an option given there too is given again here, and the last one counts.
+MODPROBE_FILE = '/etc/modprobe.d/90-aitune.conf'
 GRUB_FILE = '/etc/default/grub.d/90-aitune.cfg'
 UNIT_DIR = '/etc/systemd/system'
 UDEV_RULES_DIR = '/etc/udev/rules.d'
@@ -86,6 +89,8 @@ _HEADER = ('# Managed by aitune.kernel: edits here are overwritten on the next r
 _SYSCTL_LINE = Template('# ${knob}\n${key} = ${value}\n')
 # tmpfiles.d "w": write the argument to an existing file at boot; "-" keeps mode, owner, group and age unset.
 _TMPFILES_LINE = Template('# ${knob}\nw ${path} - - - - ${value}\n')
+# modprobe.d "options": given to the module each time it loads (modprobe.d(5)).
+_MODPROBE_LINE = Template('# ${knob}\noptions ${module} ${param}=${value}\n')
 _GRUB_FILE = Template('GRUB_CMDLINE_LINUX_DEFAULT="$${GRUB_CMDLINE_LINUX_DEFAULT} ${params}"\n')
 
 
@@ -178,6 +183,12 @@ def render(kind, state):
     if kind == PERSIST_SYSCTL:
         lines = [_SYSCTL_LINE.substitute(knob=name, key=sysctl_key(entry['path']), value=entry['value'])
                  for name, entry in entries]
+    elif kind == PERSIST_MODPROBE:
+        lines = []
+        for name, entry in entries:
+            # The state's schema holds every such path to /sys/module/<module>/parameters/<parameter>.
+            module, param = MODULE_PARAM_PATH.match(entry['path']).groups()
+            lines.append(_MODPROBE_LINE.substitute(knob=name, module=module, param=param, value=entry['value']))
     else:
         lines = [_TMPFILES_LINE.substitute(knob=name, path=entry['path'], value=entry['value'])
                  for name, entry in entries]
@@ -203,6 +214,7 @@ def unit_of(path):
 MANAGED_FILES = (
     (PERSIST_SYSCTL, SYSCTL_FILE),
     (PERSIST_TMPFILES, TMPFILES_FILE),
+    (PERSIST_MODPROBE, MODPROBE_FILE),
     (PERSIST_CMDLINE, GRUB_FILE),
 )
 

@@ -3,8 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""Every knob the collection knows, by its abstract name: the fixed sched and memory knobs and every family of knobs
-that come in numbers (hugepage pools, block devices, cpufreq policies, idle states, IRQs, cgroups).
+"""Every knob the collection knows, by its abstract name: the fixed sched, memory and halt-polling knobs and every
+family of knobs that come in numbers (hugepage pools, block devices, cpufreq policies, idle states, IRQs, cgroups).
 
 The table is whole when this module is imported, and nothing adds to it later: restore and drift rebuild any knob the
 baseline or the state names, whichever module first applied it, from the name alone.
@@ -18,6 +18,9 @@ from ansible_collections.aitune.kernel.plugins.module_utils import (
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     HUGEPAGE_FAMILIES, KNOB_NAME, REGISTRY, ValidationError)
 
+# The knobs that exist once per host, by name.
+FIXED = dict(REGISTRY)
+FIXED.update(_knobs_cpuidle.KNOBS)
 FAMILIES = (HUGEPAGE_FAMILIES + _knobs_cpufreq.FAMILIES + _knobs_cpuidle.FAMILIES + _knobs_irq.FAMILIES
             + _knobs_block.FAMILIES + _knobs_cgroup.FAMILIES)
 
@@ -26,11 +29,11 @@ def lookup(name):
     """The knob named ``name``: a fixed one, or one a family makes from the name."""
     if not isinstance(name, str) or not KNOB_NAME.match(name) or '/' in name or '..' in name:
         raise ValidationError('invalid knob name %r' % (name,))
-    if name in REGISTRY:
-        return REGISTRY[name]
+    if name in FIXED:
+        return FIXED[name]
     for family in FAMILIES:
         match = family.pattern.match(name)
         if match:
             return family.factory(match)
     raise ValidationError('unknown knob %r; known knobs: %s; and families such as %s'
-                          % (name, ', '.join(sorted(REGISTRY)), ', '.join(f.example for f in FAMILIES)))
+                          % (name, ', '.join(sorted(FIXED)), ', '.join(f.example for f in FAMILIES)))

@@ -24,7 +24,7 @@ from collections import OrderedDict
 
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
     INVALID, WRITE_ROOTS, FsError, check_path, may_create_dir)
-from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import MODULE_PARAM_PATH, ValidationError
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 
 # The version of both documents; a bool is no version, though ``True == 1`` in Python.
@@ -35,8 +35,8 @@ FORMAT = 1
 KERNEL_ROOTS = tuple(root for root in WRITE_ROOTS if root.startswith(('/proc/', '/sys')))
 CONFIG_ROOTS = tuple(root for root in WRITE_ROOTS if root.startswith('/etc/'))
 # The values a knob's entry in the state may persist as (_knobs.PERSIST_*): the sysctl.d file, the tmpfiles.d file,
-# a unit of the collection's (read back only), or live only.
-PERSIST_KINDS = ('sysctl', 'tmpfiles', 'systemd', None)
+# the modprobe.d file, a unit of the collection's (read back only), or live only.
+PERSIST_KINDS = ('sysctl', 'tmpfiles', 'modprobe', 'systemd', None)
 SYSCTL_ROOT = '/proc/sys/'
 
 # _baseline.now_iso(): second resolution, UTC.
@@ -309,6 +309,15 @@ def _state_knob(entry, pointer, name):
     if entry['persist'] == 'sysctl' and not entry['path'].startswith(SYSCTL_ROOT):
         _fail(_child(pointer, 'path'), 'a file below %s, as it persists through sysctl.d' % SYSCTL_ROOT.rstrip('/'),
               entry['path'], shown=True)
+    if entry['persist'] == 'modprobe':
+        # The modprobe.d line is made of the module's and the parameter's names and the value; a blank in the value
+        # would start another parameter on it.
+        if not MODULE_PARAM_PATH.match(entry['path']):
+            _fail(_child(pointer, 'path'), 'a module parameter /sys/module/<module>/parameters/<parameter>, as it '
+                  'persists through modprobe.d', entry['path'], shown=True)
+        if entry['value'] is not None and _BLANK_OR_CONTROL.search(entry['value']):
+            _fail(_child(pointer, 'value'), 'a value without blanks, as it persists through modprobe.d',
+                  entry['value'], shown=True)
 
 
 def _persist_kind(value, pointer):

@@ -42,6 +42,7 @@ SUBSYSTEM_RUNS = OrderedDict((subsystem.name, subsystem) for subsystem in (
 # the first one writes: ``check(params)`` raises EngineError or ValidationError with the problem.
 OPTION_CHECKS = {
     'hugepages': _hugepages.check_options,
+    'cpuidle': _cpuidle.check_options,
 }
 
 

@@ -14,8 +14,9 @@ version_added: 0.1.0
 description:
   - Returns, as the fact C(aitune_tuning), the kernel release and scheduler generation (CFS or EEVDF), every knob the
     collection knows with its state (V(applied) meaning present and readable, V(unsupported), V(not_permitted)), its
-    path and current value, and the host's cgroup version, init system, cpufreq and cpuidle drivers, block devices,
-    NUMA nodes and online CPUs.
+    path and current value, and the host's cgroup version, init system, cpufreq and cpuidle drivers, the cpuidle
+    governor and the halt-polling parameters (the haltpoll governor's, KVM's), block devices, NUMA nodes and online
+    CPUs.
   - Also reports whether a baseline exists, and drift between the live values and the ones the collection last applied.
   - The C(changes) part answers what aitune.kernel changed on this host, from its baseline. It lists each setting's
     original and live value, each file the collection wrote, and each directory it created.
@@ -111,9 +112,27 @@ ansible_facts:
           type: dict
           returned: when gathered
         cpuidle:
-          description: C(present), C(driver) and the idle C(states) of CPU 0 with their exit latency in microseconds.
+          description:
+            - C(present), C(driver), C(governor) (null without a driver) and the idle C(states) of CPU 0 with their
+              exit latency in microseconds.
+            - C(haltpoll) holds the haltpoll governor's parameters as the kernel shows them
+              (C(guest_halt_poll_ns), C(guest_halt_poll_grow), C(guest_halt_poll_grow_start),
+              C(guest_halt_poll_shrink), and C(guest_halt_poll_allow_shrink) as a boolean), null where the kernel
+              has no such governor. They act only while C(governor) is V(haltpoll).
+            - C(kvm) holds KVM's host-side polling (C(halt_poll_ns), C(halt_poll_ns_grow), C(halt_poll_ns_grow_start),
+              C(halt_poll_ns_shrink)), null where KVM is not loaded.
           type: dict
           returned: when gathered
+          sample:
+            present: true
+            driver: haltpoll
+            governor: haltpoll
+            states:
+              - {state: state0, name: POLL, latency_us: 0, disabled: false}
+              - {state: state1, name: haltpoll idle, latency_us: 1, disabled: false}
+            haltpoll: {guest_halt_poll_ns: 200000, guest_halt_poll_grow: 2, guest_halt_poll_grow_start: 50000,
+                       guest_halt_poll_shrink: 2, guest_halt_poll_allow_shrink: true}
+            kvm: null
         block_devices:
           description: Whole block devices with C(rotational), C(scheduler) and C(virtual).
           type: dict

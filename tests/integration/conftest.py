@@ -73,8 +73,8 @@ def read_proc(path):
         return handle.read().strip()
 
 
-MANAGED = ('/etc/sysctl.d/90-aitune.conf', '/etc/tmpfiles.d/aitune.conf', '/etc/default/grub.d/90-aitune.cfg',
-           '/var/lib/aitune/baseline.json', '/var/lib/aitune/state.json')
+MANAGED = ('/etc/sysctl.d/90-aitune.conf', '/etc/tmpfiles.d/aitune.conf', '/etc/modprobe.d/90-aitune.conf',
+           '/etc/default/grub.d/90-aitune.cfg', '/var/lib/aitune/baseline.json', '/var/lib/aitune/state.json')
 
 
 def managed_files():

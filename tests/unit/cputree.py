@@ -15,13 +15,19 @@ the kernel's rules for writes to them.
   ../cpufreq/policyN``;
 * ``cpu_files``: files in every present ``cpuN`` directory;
 * ``idle``: the cpuidle driver, governor and states, written into every online CPU;
+* ``modules``: ``{module: {parameters: {name: value}, loadable: bool, read_only: bool}}``, each module's
+  ``/sys/module/<module>/parameters``. A loadable module also has the ``initstate``, ``refcnt`` and ``holders`` the
+  kernel gives a loaded module; a built-in one shows its parameters alone. ``read_only`` gives every parameter mode
+  0444, as ``module_param(..., 0444)`` does. Later trees add modules, and keys of a module, to earlier ones;
 * ``files`` and ``dirs``: anything else.
 
 ``CpuKernel`` sits over FakeKernel's write emulation, for the files whose rules FakeKernel does not know: a governor
 or EPP write must name an offered value (EINVAL otherwise), intel_pstate and amd-pstate-epp refuse a preference
 other than ``performance`` under the performance governor (EBUSY), and force it to ``performance`` while that
 governor is set (giving the old one back after), and ``scaling_min_freq`` is clamped between ``cpuinfo_min_freq`` and
-``scaling_max_freq``.
+``scaling_max_freq``. It also parses writes to module parameters as the kernel's ``param_set_uint`` and
+``param_set_bool`` do: a bool parameter (one that reads ``Y`` or ``N``) takes the spellings ``kstrtobool`` knows and
+reads back ``Y`` or ``N``; any other takes an unsigned 32-bit integer (EINVAL otherwise, ERANGE beyond 32 bits).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -29,6 +35,7 @@ __metaclass__ = type
 
 import errno
 import os
+import re
 
 import yaml
 
@@ -36,6 +43,9 @@ from ansible_collections.aitune.kernel.tests.unit.fakehost import TREES_DIR
 
 CPU_DIR = '/sys/devices/system/cpu'
 PMQOS_DEVICE = '/dev/cpu_dma_latency'
+MODULE_PARAM = re.compile(r'^/sys/module/[^/]+/parameters/[^/]+$')
+UINT_MAX = (1 << 32) - 1
+KSTRTOUINT = re.compile(r'^\+?(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$')
 EPP_LOCKED_BY_PERFORMANCE = ('intel_pstate', 'amd-pstate-epp')
 
 
@@ -49,7 +59,7 @@ def _cpus(text):
 
 def load_cpu_spec(*names):
     """The merged description of the named ``cpu_*.yml`` trees; later trees add to and override earlier ones."""
-    spec = {'policies': {}, 'policy_files': {}, 'cpu_files': {}, 'files': {}, 'dirs': [], 'idle': None}
+    spec = {'policies': {}, 'policy_files': {}, 'cpu_files': {}, 'files': {}, 'dirs': [], 'idle': None, 'modules': {}}
     for name in names:
         with open(os.path.join(TREES_DIR, '%s.yml' % name)) as handle:
             part = yaml.safe_load(handle)
@@ -61,6 +71,8 @@ def load_cpu_spec(*names):
         spec['dirs'].extend(part.get('dirs') or [])
         if part.get('idle') is not None:
             spec['idle'] = part['idle']
+        for module, description in (part.get('modules') or {}).items():
+            spec['modules'].setdefault(module, {}).update(description)
     spec.setdefault('online', '0-3')
     spec.setdefault('present', spec['online'])
     return spec
@@ -100,9 +112,21 @@ def add_cpu_tree(host, *names):
                 files.update({base + 'disable': '0', base + 'default_status': 'enabled', base + 'usage': '0',
                               base + 'time': '0', base + 'above': '0', base + 'below': '0', base + 'rejected': '0',
                               base + 'power': '4294967295'})
+    read_only = []
+    for module, description in spec['modules'].items():
+        base = '/sys/module/%s/' % module
+        for param, value in (description.get('parameters') or {}).items():
+            files[base + 'parameters/' + param] = value
+            if description.get('read_only'):
+                read_only.append(base + 'parameters/' + param)
+        if description.get('loadable'):
+            files.update({base + 'initstate': 'live', base + 'refcnt': '1'})
+            spec['dirs'].append(base + 'holders')
     files.update(spec['files'])
     for path, content in sorted(files.items()):
         host.write(path, '%s\n' % content if content != '' else '')
+    for path in read_only:
+        os.chmod(host.path(path), 0o444)
     for path in spec['dirs'] + ['%s/cpu%d' % (CPU_DIR, cpu) for cpu in sorted(present)]:
         os.makedirs(host.path(path), exist_ok=True)
     for number, cpus in spec['policies'].items():
@@ -132,13 +156,17 @@ class CpuKernel(object):
         leaf = os.path.basename(path or '')
         rule = {'scaling_governor': self._governor, 'energy_performance_preference': self._preference,
                 'scaling_min_freq': self._min_freq}.get(leaf)
-        if rule is None or not path.startswith(CPU_DIR + '/cpufreq/'):
+        if path and MODULE_PARAM.match(path):
+            rule, argument = self._module_param, path
+        elif rule is None or not path.startswith(CPU_DIR + '/cpufreq/'):
             return self.below(fd, data)
+        else:
+            argument = os.path.dirname(path)
         text = bytes(data).decode('utf-8').strip()
         self.host.kernel.writes.append((path, text))
         if path in self.host.kernel.reject:
             raise OSError(self.host.kernel.reject[path], os.strerror(self.host.kernel.reject[path]))
-        self.host.kernel._replace(fd, rule(os.path.dirname(path), text))
+        self.host.kernel._replace(fd, rule(argument, text))
         return len(data)
 
     def _value(self, policy_dir, leaf):
@@ -169,6 +197,25 @@ class CpuKernel(object):
             self._refuse(errno.EBUSY)
         self.saved_preference.pop(policy_dir, None)
         return text
+
+    def _module_param(self, path, text):
+        """What a module parameter reads after ``text`` was written: Y or N for a bool one, else an unsigned int."""
+        if self.host.value(path) in ('Y', 'N'):
+            # kstrtobool: "on" and "off" are spelled out, otherwise the first character decides.
+            if text.lower() in ('on', 'off'):
+                return 'Y' if text.lower() == 'on' else 'N'
+            if text[:1] not in ('y', 'Y', '1', 'n', 'N', '0'):
+                self._refuse(errno.EINVAL)
+            return 'Y' if text[:1] in ('y', 'Y', '1') else 'N'
+        # kstrtouint with base 0: an optional "+", then decimal, 0x hex or 0 octal; nothing beyond 32 bits.
+        match = KSTRTOUINT.match(text)
+        if not match:
+            self._refuse(errno.EINVAL)
+        hexa, octal, decimal = match.groups()
+        number = int(hexa, 16) if hexa else int(octal, 8) if octal else int(decimal, 10)
+        if number > UINT_MAX:
+            self._refuse(errno.ERANGE)
+        return str(number)
 
     def _min_freq(self, policy_dir, text):
         if not text.isdigit():

@@ -35,6 +35,7 @@ KERNEL_EXCLUDED = {}
 MANAGED_FILES = (
     "/etc/sysctl.d/90-aitune.conf",
     "/etc/tmpfiles.d/aitune.conf",
+    "/etc/modprobe.d/90-aitune.conf",
     "/etc/udev/rules.d/90-aitune-block.rules",
     "/etc/default/grub.d/90-aitune.cfg",
     "/etc/systemd/system/aitune.slice",
@@ -136,7 +137,7 @@ def test_pm_qos_holder_ran_where_the_guest_has_idle_states(host, before, tuned):
 def test_no_managed_file_left(host):
     left = [path for path in MANAGED_FILES if host.file(path).exists]
     left += host.check_output(
-        "find /etc/systemd /etc/udev /etc/sysctl.d /etc/tmpfiles.d /etc/default -name '*aitune*'"
+        "find /etc/systemd /etc/udev /etc/sysctl.d /etc/tmpfiles.d /etc/modprobe.d /etc/default -name '*aitune*'"
         " ! -name 'aitune-lab*'").split()  # the lab image's own settings (journald)
     assert not left
 

@@ -16,7 +16,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils import _run
 from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import PMQOS_UNIT, pmqos_unit
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
-from ansible_collections.aitune.kernel.plugins.modules import cpuidle, restore
+from ansible_collections.aitune.kernel.plugins.modules import cpuidle, profile, restore, tuning_facts
 from ansible_collections.aitune.kernel.tests.unit.cputree import make_case_host
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
@@ -26,6 +26,7 @@ BAD_INPUT = load_cases('cpuidle_bad_input.yml')
 
 NOT_STATE = ('/var/lib/aitune',)
 TMPFILES = '/etc/tmpfiles.d/aitune.conf'
+MODPROBE = '/etc/modprobe.d/90-aitune.conf'
 UNIT_PATH = '/etc/systemd/system/' + PMQOS_UNIT
 STATE3 = '/sys/devices/system/cpu/cpu0/cpuidle/state3/disable'
 
@@ -98,18 +99,22 @@ def test_apply_check_idempotence_and_restore(cpu_host, case):
     assert result['applied'] == sorted(case['applied'])
     assert sorted(result['unsupported']) == sorted(case['unsupported'])
     assert sorted(n for n, e in result['knobs'].items() if e['changed']) == sorted(case['changed'])
-    assert result['not_permitted'] == {}
+    assert sorted(result['not_permitted']) == sorted(case.get('not_permitted') or [])
     assert result['changed'] is will_change
     assert not host.exists(UNIT_PATH)
     for name, words in (case.get('words') or {}).items():
+        reason = result['unsupported'].get(name) or result['not_permitted'][name]
         for word in words:
-            assert word in result['unsupported'][name]
+            assert word in reason
     for path, value in (case.get('values') or {}).items():
         assert host.value(path) == value, path
-    tmpfiles = host.read(TMPFILES) if host.exists(TMPFILES) else ''
-    for line in case.get('tmpfiles') or []:
-        assert line + '\n' in tmpfiles
-    assert 'state0' not in tmpfiles
+    for path, lines in ((TMPFILES, case.get('tmpfiles')), (MODPROBE, case.get('modprobe'))):
+        content = host.read(path) if host.exists(path) else ''
+        for line in lines or []:
+            assert line + '\n' in content, path
+    assert 'state0' not in (host.read(TMPFILES) if host.exists(TMPFILES) else '')
+    for path in case.get('absent') or []:
+        assert not host.exists(path), path
 
     code, again = run_module(cpuidle, args)
     assert code == 0 and again['changed'] is False, again
@@ -261,3 +266,112 @@ def _comm(pid):
             return handle.read().strip()
     except OSError:
         return None
+
+
+# -- the VM idle path --------------------------------------------------------------------------------------------------
+GUEST = ('cpu_no_cpufreq', 'cpu_haltpoll')
+# The development machines as read there: haltpoll guest, KVM built in with read-only parameters.
+DEV_MACHINE = GUEST + ('kvm_builtin', 'kvm_read_only')
+KVM_HOST = ('cpu_intel_pstate', 'cpu_intel_idle', 'kvm_host')
+HALTPOLL_NS = '/sys/module/haltpoll/parameters/guest_halt_poll_ns'
+KVM_NS = '/sys/module/kvm/parameters/halt_poll_ns'
+
+
+def test_polling_knob_names_rebuild_for_restore_and_drift(cpu_host):
+    assert [loc.path for loc in lookup('cpuidle.kvm.halt_poll_ns_grow').locations] == [
+        '/sys/module/kvm/parameters/halt_poll_ns_grow']
+    host = cpu_host(*GUEST)
+    code, result = run_module(cpuidle, {'root': host.root, 'haltpoll': {'guest_halt_poll_ns': 200000}})
+    assert code == 0 and result['changed'], result
+    host.write(HALTPOLL_NS, '0\n')
+    with Engine(root=host.root) as engine:
+        assert engine.drift() == {'cpuidle.haltpoll.guest_halt_poll_ns': {'desired': '200000', 'live': '0'}}
+
+
+def test_restore_after_two_runs_gives_back_the_first_original(cpu_host):
+    host = cpu_host(*KVM_HOST)
+    original = host.snapshot(ignore=NOT_STATE)
+    for window in (50000, 60000):
+        code, result = run_module(cpuidle, {'root': host.root, 'kvm': {'halt_poll_ns': window}})
+        assert code == 0 and result['changed'], result
+    assert host.value(KVM_NS) == '60000'
+    assert host.read(MODPROBE).count('options kvm halt_poll_ns=') == 1
+    assert 'options kvm halt_poll_ns=60000\n' in host.read(MODPROBE)
+    code, result = run_module(restore, {'root': host.root, 'scope': 'cpuidle'})
+    assert code == 0 and result['changed'], result
+    assert host.value(KVM_NS) == '200000'
+    assert host.snapshot(ignore=NOT_STATE) == original
+
+
+def test_without_persist_the_windows_change_live_only(cpu_host):
+    host = cpu_host(*KVM_HOST)
+    code, result = run_module(cpuidle, {'root': host.root, 'kvm': {'halt_poll_ns': 0}, 'persist': False})
+    assert code == 0 and result['changed'], result
+    assert host.value(KVM_NS) == '0'
+    assert result['files'] == [] and not host.exists(MODPROBE) and not host.exists(TMPFILES)
+
+
+def test_check_mode_diff_shows_the_modprobe_line(cpu_host):
+    host = cpu_host(*KVM_HOST)
+    code, result = run_module(cpuidle, {'root': host.root, 'kvm': {'halt_poll_ns': 50000}}, check_mode=True, diff=True)
+    assert code == 0 and result['changed'], result
+    diffs = {entry['before_header']: entry for entry in result['diff']}
+    assert diffs['live kernel values']['after'] == 'cpuidle.kvm.halt_poll_ns: 50000\n'
+    assert 'options kvm halt_poll_ns=50000\n' in diffs[MODPROBE + ' (absent)']['after']
+    assert not host.exists(MODPROBE) and host.value(KVM_NS) == '200000'
+
+
+@pytest.mark.parametrize('with_systemd, warned', [(True, True), (False, False)])
+def test_pm_qos_zero_makes_the_poll_window_moot_and_says_so(cpu_host, request, with_systemd, warned):
+    host = cpu_host(*GUEST)
+    if with_systemd:
+        request.getfixturevalue('systemd')(host)
+    code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0,
+                                        'haltpoll': {'guest_halt_poll_ns': 200000}})
+    assert code == 0, result
+    assert result['knobs']['cpuidle.haltpoll.guest_halt_poll_ns']['state'] == 'applied'
+    # Without systemd no holder runs, so the window does act.
+    assert ('polls for as long as a CPU is idle' in str(result.get('warnings'))) is warned
+
+
+@pytest.mark.parametrize('trees, governor, haltpoll, kvm', [
+    (DEV_MACHINE, 'haltpoll',
+     {'guest_halt_poll_ns': 0, 'guest_halt_poll_grow': 2, 'guest_halt_poll_grow_start': 50000,
+      'guest_halt_poll_shrink': 2, 'guest_halt_poll_allow_shrink': True},
+     {'halt_poll_ns': 200000, 'halt_poll_ns_grow': 2, 'halt_poll_ns_grow_start': 10000, 'halt_poll_ns_shrink': 2}),
+    (KVM_HOST, 'menu',
+     {'guest_halt_poll_ns': 200000, 'guest_halt_poll_grow': 2, 'guest_halt_poll_grow_start': 50000,
+      'guest_halt_poll_shrink': 2, 'guest_halt_poll_allow_shrink': True},
+     {'halt_poll_ns': 200000, 'halt_poll_ns_grow': 2, 'halt_poll_ns_grow_start': 10000, 'halt_poll_ns_shrink': 2}),
+    (('cpu_intel_pstate', 'cpu_intel_idle'), 'menu', None, None),
+    (('cpu_intel_pstate', 'cpu_no_cpuidle'), None, None, None),
+])
+def test_facts_report_the_driver_the_governor_and_the_poll_windows(cpu_host, trees, governor, haltpoll, kvm):
+    host = cpu_host(*trees)
+    code, result = run_module(tuning_facts, {'root': host.root, 'gather_subset': ['cpuidle', 'knobs']})
+    assert code == 0, result
+    facts = result['ansible_facts']['aitune_tuning']
+    assert facts['cpuidle']['governor'] == governor
+    assert facts['cpuidle']['haltpoll'] == haltpoll
+    assert facts['cpuidle']['kvm'] == kvm
+    knob = facts['knobs']['cpuidle.kvm.halt_poll_ns']
+    if trees == DEV_MACHINE:
+        assert knob['state'] == 'not_permitted' and 'read-only' in knob['reason']
+    elif kvm is None:
+        assert knob['state'] == 'unsupported' and 'needs the kvm module' in knob['reason']
+    else:
+        assert knob['state'] == 'applied' and knob['value'] == '200000'
+
+
+def test_profile_runs_the_poll_windows_as_the_module_does(cpu_host):
+    by_profile, by_module = cpu_host(*DEV_MACHINE), cpu_host(*DEV_MACHINE)
+    request = {'haltpoll': {'guest_halt_poll_ns': 200000, 'allow_shrink': False}, 'kvm': {'halt_poll_ns': 0}}
+    code, result = run_module(profile, {'root': by_profile.root, 'subsystems': {'cpuidle': request}})
+    assert code == 0 and result['changed'], result
+    code, alone = run_module(cpuidle, dict(request, root=by_module.root))
+    assert code == 0, alone
+    assert result['subsystems']['cpuidle']['knobs'] == alone['knobs']
+    assert result['knobs'] == {'cpuidle.haltpoll.guest_halt_poll_allow_shrink': 'applied',
+                               'cpuidle.haltpoll.guest_halt_poll_ns': 'applied',
+                               'cpuidle.kvm.halt_poll_ns': 'not_permitted'}
+    assert by_profile.snapshot(NOT_STATE) == by_module.snapshot(NOT_STATE)

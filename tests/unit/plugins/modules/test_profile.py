@@ -83,6 +83,10 @@ def test_one_call_leaves_the_host_as_the_subsystem_modules_do(make_host):
     ({'memory': {'swappiness': 10}, 'cpufreq': 'performance'}, ['cpufreq', 'mapping']),
     ({'memory': {'dirty_ratio': 10, 'dirty_bytes': 8192}}, ['memory', 'dirty_ratio']),
     ({'memory': {'swappiness': 10}, 'placement': {'restart': True}}, ['placement', 'services']),
+    # A range the cpuidle room checks itself, refused before memory, which runs first, writes anything.
+    ({'memory': {'swappiness': 10}, 'cpuidle': {'haltpoll': {'guest_halt_poll_ns': -1}}},
+     ['cpuidle', 'haltpoll.guest_halt_poll_ns', 'out of range']),
+    ({'memory': {'swappiness': 10}, 'cpuidle': {'kvm': {'grow': 0}}}, ['cpuidle', 'kvm.grow', 'out of range']),
 ])
 def test_bad_options_of_any_subsystem_are_refused_before_any_write(make_host, subsystems, words):
     host = make_host('6.12')
