@@ -32,7 +32,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    format_cpulist, guard_reserved, host_cpulist, online_cpus)
+    PartitionUnsupported, format_cpulist, guard_reserved, online_cpus, option_cpus)
 from ansible_collections.aitune.kernel.plugins.module_utils._invariants import check_reservation
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError, shown
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cgroup import (
@@ -139,12 +139,14 @@ def quota_us(percent):
 
 # -- the request -------------------------------------------------------------------------------------------------------
 class Slice(object):
-    """One requested slice: its name, stem and validated properties (python values, not yet file values)."""
+    """One requested slice: its name, stem and validated properties (python values, not yet file values), and the
+    properties this host cannot carry with why (``unsupported``: a CPU word of a partition its shape cannot have)."""
 
-    def __init__(self, name, stem, props):
+    def __init__(self, name, stem, props, unsupported=None):
         self.name = name
         self.stem = stem
         self.props = props
+        self.unsupported = unsupported or {}
 
 
 def _integer(what, value, low, high):
@@ -176,7 +178,9 @@ def parse_slices(fs, slices, allow_housekeeping_cpus=False):
             if unknown:
                 raise ValidationError('slice %s: unknown propert%s %s; known: %s' % (
                     name, 'y' if len(unknown) == 1 else 'ies', ', '.join(map(str, unknown)), ', '.join(PROPERTIES)))
-            result.append(Slice(name, stem, _parse_props(fs, name, props, online, allow_housekeeping_cpus)))
+            unsupported = {}
+            parsed = _parse_props(fs, name, props, online, allow_housekeeping_cpus, unsupported)
+            result.append(Slice(name, stem, parsed, unsupported))
         except ValidationError as exc:
             problems.append(str(exc))
     if problems:
@@ -184,7 +188,9 @@ def parse_slices(fs, slices, allow_housekeeping_cpus=False):
     return result
 
 
-def _parse_props(fs, name, props, online, allow_housekeeping_cpus):
+def _parse_props(fs, name, props, online, allow_housekeeping_cpus, unsupported):
+    """The slice's properties as python values; a CPU word this host's shape leaves without CPUs goes into
+    ``unsupported`` (property -> reason) instead."""
     parsed = {}
     for prop in sorted(props):
         value = props[prop]
@@ -196,7 +202,10 @@ def _parse_props(fs, name, props, online, allow_housekeeping_cpus):
         elif prop == 'cpu_quota_percent':
             parsed[prop] = _integer(what, value, 1, 100 * max(len(online), 1))
         elif prop == 'allowed_cpus':
-            parsed[prop] = host_cpulist(fs, value, what)
+            try:
+                parsed[prop] = option_cpus(fs, value, what)
+            except PartitionUnsupported as exc:
+                unsupported[prop] = str(exc)
         elif prop == 'memory_high':
             parsed[prop] = 'max' if str(value).strip() in ('max', 'infinity') else parse_bytes(what, value)
         elif prop == 'rt_runtime_us':
@@ -353,6 +362,8 @@ def plan_slices(engine, specs):
     plan = Plan(specs, layout, mode, reason)
     for spec in specs:
         plan.paths[spec.name] = cgroup_path(plan.mount, spec.stem) if mode and plan.mount else None
+        for prop, why in sorted(spec.unsupported.items()):
+            plan.preset('cgroup.%s.%s' % (spec.stem, V2_FILE[prop]), 'unsupported', None, None, why)
     if mode is None:
         for spec in specs:
             for prop in sorted(spec.props):

@@ -165,7 +165,7 @@ class CpufreqPlan(object):
         self.desired = {}
         self.unsupported = {}
         self.warnings = []
-        self.cpus = select_cpus(fs, params.get('cpus'))
+        self.cpus, no_cpus = select_cpus(fs, params.get('cpus'))
         self.policies, uncovered = select_policies(fs, self.cpus, params.get('cpus') not in (None, ''))
         self.driver = ', '.join(sorted({p.driver for p in self.policies.values() if p.driver})) or None
         policies = [self.policies[n] for n in sorted(self.policies)]
@@ -192,7 +192,11 @@ class CpufreqPlan(object):
                 self.desired[policy_knob(policy.number, setting).name] = resolved
             if uncovered:
                 self.unsupported['cpufreq.%s' % setting] = (self._uncovered_reason(uncovered), value)
+            elif no_cpus:
+                self.unsupported['cpufreq.%s' % setting] = (no_cpus, value)
 
+        if no_cpus and params.get('energy_perf_bias') is not None:
+            self.unsupported['cpufreq.energy_perf_bias'] = (no_cpus, params['energy_perf_bias'])
         if params.get('energy_perf_bias') is not None:
             for cpu in sorted(self.cpus):
                 self.desired[epb_knob(cpu).name] = params['energy_perf_bias']

@@ -223,10 +223,12 @@ class CpuidlePlan(object):
         check_options(params)
         limit = params.get('max_exit_latency_us')
         request = params.get('pm_qos_latency_us')
-        self.cpus = select_cpus(fs, params.get('cpus'))
+        self.cpus, no_cpus = select_cpus(fs, params.get('cpus'))
         self.driver = current_driver(fs)
         self.governor = current_governor(fs) if self.driver else None
-        if limit is not None:
+        if limit is not None and no_cpus:
+            self.unsupported['cpuidle.max_exit_latency_us'] = (no_cpus, limit)
+        elif limit is not None:
             self._plan_states(limit)
         polls = self._plan_haltpoll(_polling_request(params, 'haltpoll', HALTPOLL_KNOBS))
         self._plan_kvm(_polling_request(params, 'kvm', KVM_KNOBS))

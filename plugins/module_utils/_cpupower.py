@@ -9,17 +9,23 @@ has no knob on this host at all (no cpufreq policy, no cpuidle driver) beside th
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.aitune.kernel.plugins.module_utils._cpus import host_cpulist, online_cpus
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
+    PartitionUnsupported, online_cpus, option_cpus)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.plugins.module_utils._report import UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, RunFailed, run_engine
 
 
 def select_cpus(fs, cpus):
-    """The CPUs a run acts on: the ``cpus`` option checked against the online CPUs, or every online CPU."""
+    """``(CPUs a run acts on, why it acts on none)``: the ``cpus`` option checked against the online CPUs (a CPU word
+    resolved on the host's partition), or every online CPU. Where the option names a set of a partition this host's
+    shape cannot have, the run acts on no CPU and the reason says why; it never falls back to every CPU."""
     if cpus in (None, ''):
-        return online_cpus(fs)
-    return host_cpulist(fs, cpus, 'cpus')
+        return online_cpus(fs), None
+    try:
+        return option_cpus(fs, cpus, 'cpus'), None
+    except PartitionUnsupported as exc:
+        return set(), str(exc)
 
 
 def strict_refusal(unsupported):

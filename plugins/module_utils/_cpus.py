@@ -157,8 +157,10 @@ def host_cpulist(fs, text, what):
 
 
 def explicit_housekeeping(fs, text, default_words='leave the option out for the default'):
-    """An explicitly given housekeeping set. An empty one is refused, not read as "the default": an empty
-    housekeeping set would leave the kernel nowhere for IRQs and its own threads."""
+    """An explicitly given housekeeping set, a CPU word included (option_cpus). An empty one is refused, not read as
+    "the default": an empty housekeeping set would leave the kernel nowhere for IRQs and its own threads."""
+    if is_cpu_word(text):
+        return CpuPartition(fs).cpus(text)
     if isinstance(text, str) and not text.replace(',', '').strip():
         raise ValidationError('housekeeping_cpus: an empty CPU list (%s) is refused: the kernel needs at least one '
                               'CPU for IRQs and its own threads; %s' % (shown(text), default_words))
@@ -189,15 +191,74 @@ def numa_first_cpus(fs):
     return firsts
 
 
-def suggested_partition(fs):
-    """``(housekeeping, latency, batch)`` CPU sets a partition starts from. Housekeeping: CPU 0 of each NUMA node. The
-    suggested latency set is the upper half of the other CPUs, so batch work, IRQs and kernel threads keep the lower
-    half plus housekeeping."""
-    online = online_cpus(fs)
-    housekeeping = numa_first_cpus(fs) & online
-    others = sorted(online - housekeeping)
-    latency = set(others[len(others) // 2:])
-    return housekeeping, latency, online - latency
+# Words a CPU-list option may take instead of a list: that set of this host's partition (CpuPartition), so a mode's
+# data can name "the latency CPUs" without reading the host first.
+CPU_SET_WORDS = ('@housekeeping_cpus', '@latency_cpus', '@batch_cpus')
+
+
+class PartitionUnsupported(Exception):
+    """A CPU word names a set of a partition this host's shape cannot have. Not a ValidationError: the request is
+    sound, this host cannot carry it, so what the option would set is reported unsupported with the reason."""
+
+
+class CpuPartition(object):
+    """This host's CPU partition, computed for every shape. Housekeeping: CPU 0 of each NUMA node. Latency: the upper
+    half of the other CPUs, so batch work, IRQs and kernel threads keep the lower half. Batch: every CPU outside the
+    latency set, housekeeping included.
+
+    Where housekeeping takes every CPU (one CPU in all, or one per NUMA node, as on the lab's 2-node eevdf VM) no
+    latency CPU can be carved out: the sets stay as computed (latency empty, batch every CPU) and ``reason`` says why,
+    naming the shape. A set that would isolate or pin nothing is no partition, so the settings that name one are
+    reported unsupported rather than applied over every CPU.
+    """
+
+    def __init__(self, fs):
+        self.online = online_cpus(fs)
+        self.housekeeping = numa_first_cpus(fs) & self.online
+        others = sorted(self.online - self.housekeeping)
+        self.latency = set(others[len(others) // 2:])
+        self.batch = self.online - self.latency
+        self.reason = None if self.latency else self._no_latency_reason()
+
+    def _no_latency_reason(self):
+        count = len(self.online)
+        if count == 1:
+            shape = 'this host has 1 CPU (%s), and it is the housekeeping CPU (CPU 0 of its NUMA node)' \
+                % format_cpulist(self.online)
+        else:
+            shape = 'this host has %d CPUs (%s), %s housekeeping (CPU 0 of each of its %d NUMA nodes)' % (
+                count, format_cpulist(self.online), 'both' if count == 2 else 'all %d' % count, len(self.housekeeping))
+        return ('no CPU left for the latency set: %s; a latency/batch partition needs a CPU besides CPU 0 of each NUMA '
+                'node' % shape)
+
+    def sets(self):
+        """``{word: CPUs}`` for CPU_SET_WORDS."""
+        return dict(zip(CPU_SET_WORDS, (self.housekeeping, self.latency, self.batch)))
+
+    def cpus(self, word):
+        """The CPUs ``word`` names, or PartitionUnsupported with the reason."""
+        if self.reason:
+            raise PartitionUnsupported(self.reason)
+        return set(self.sets()[word])
+
+    def result(self):
+        """The partition as a module reports it: each set as a CPU list, ``state`` (supported or unsupported) and
+        ``reason``."""
+        return {'housekeeping': format_cpulist(self.housekeeping), 'latency': format_cpulist(self.latency),
+                'batch': format_cpulist(self.batch), 'state': 'unsupported' if self.reason else 'supported',
+                'reason': self.reason}
+
+
+def is_cpu_word(value):
+    return isinstance(value, str) and value in CPU_SET_WORDS
+
+
+def option_cpus(fs, text, what):
+    """The CPUs of a CPU-list option: a CPU word resolved on this host's partition (PartitionUnsupported where the
+    shape leaves none), else the list itself, checked as host_cpulist checks it."""
+    if is_cpu_word(text):
+        return CpuPartition(fs).cpus(text)
+    return host_cpulist(fs, text, what)
 
 
 # What /proc/interrupts prints between the counts and the action names (kernel/irq/proc.c show_interrupts): the

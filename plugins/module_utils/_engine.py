@@ -40,6 +40,10 @@ from ansible_collections.aitune.kernel.plugins.module_utils._report import (
 # Where the cgroup file systems are mounted; a directory below it is a cgroup, a file its kernel interface.
 CGROUP_ROOT = '/sys/fs/cgroup'
 
+# The validator kinds whose file reads back exactly as written: numbers, switches, CPU lists and masks. In check mode
+# of a multi-subsystem call, a later subsystem reads these as the earlier ones would leave them (PreviewState.planned).
+PLANNED_KINDS = ('int', 'bool', 'cpulist', 'cpumask')
+
 # Fault injection for the crash-safety tests: the named step kills its own process, as SIGKILL from outside would.
 FAILPOINT_ENV = 'AITUNE_FAILPOINT'
 
@@ -85,10 +89,13 @@ class Engine(object):
         self.debugfs = Debugfs(self.kernel, mounter)
         self.check_mode = check_mode
         self.lock_timeout = lock_timeout
-        # In check mode, the state several runs of one module call share (the profile module's subsystems): each
-        # plans on top of what the ones before it would have applied, so a file two of them render is previewed as it
-        # will be, not from the state on disk each time.
+        # In check mode, the state several runs of one module call share (the profile module's subsystems, a
+        # _persist.PreviewState): each plans on top of what the ones before it would have applied, so a file two of
+        # them render is previewed as it will be, not from the state on disk each time, and each reads the live values
+        # the ones before it would have written.
         self.preview_state = preview_state
+        if check_mode and preview_state is not None:
+            self.fs.planned = preview_state.planned
         # The run lease this call belongs to (_lease; None: a module called alone), and the host lock when the module
         # call already holds it around several engines (the profile module), which then take it no more.
         self.run_id = run_id
@@ -248,6 +255,12 @@ class Engine(object):
             if self.check_mode:
                 for probe, wanted in stage.expected:
                     stage.report.add_expected(probe, wanted)
+                if self.preview_state is not None:
+                    # What this run would write, for the runs that plan after it on the same preview: the values whose
+                    # file reads back as written (a bracketed choice or a cgroup interface file reads otherwise).
+                    self.preview_state.planned.update(
+                        (probe.path, '%s\n' % wanted) for probe, wanted in stage.changes
+                        if probe.knob.validator.kind in PLANNED_KINDS)
                 return stage.report.finish(stage.state)
             self._record_originals(stage, dir_subsystem)
             self._write_live_values(stage)

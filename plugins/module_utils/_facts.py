@@ -19,7 +19,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._baseline import BAS
 from ansible_collections.aitune.kernel.plugins.module_utils._cpuidle import (
     current_driver, current_governor, polling_values)
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    CPU_DIR, ONLINE_PATH, format_cpulist, irq_serving_cpus, numa_nodes, online_cpus, suggested_partition)
+    CPU_DIR, ONLINE_PATH, CpuPartition, format_cpulist, irq_serving_cpus, numa_nodes, online_cpus)
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import CGROUP_ROOT
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import ABSENT, FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import DEBUGFS
@@ -185,11 +185,11 @@ def _written_files(fs, baseline):
 
 
 def cpu_facts(fs):
-    """The CPU sets a partition starts from (_cpus.suggested_partition), and the CPUs device IRQs reach now."""
-    housekeeping, latency, batch = suggested_partition(fs)
-    return {'online': format_cpulist(online_cpus(fs)), 'housekeeping': format_cpulist(housekeeping),
-            'latency': format_cpulist(latency), 'batch': format_cpulist(batch),
-            'irq_serving': format_cpulist(irq_serving_cpus(fs))}
+    """The host's CPU partition (_cpus.CpuPartition), whether it can be had, and the CPUs device IRQs reach now."""
+    partition = CpuPartition(fs).result()
+    return {'online': format_cpulist(online_cpus(fs)), 'housekeeping': partition['housekeeping'],
+            'latency': partition['latency'], 'batch': partition['batch'], 'partition': partition['state'],
+            'partition_reason': partition['reason'], 'irq_serving': format_cpulist(irq_serving_cpus(fs))}
 
 
 def gatherers(engine):

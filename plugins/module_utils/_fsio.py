@@ -153,6 +153,10 @@ class HostFS(object):
         if owner is None:
             owner = 0 if is_real_root(self.root) else _owner_of(self.root)
         self.owner = owner
+        # In check mode of a call that plans several subsystems on one preview (_persist.PreviewState): the live values
+        # its earlier subsystems would have written, by path, read in place of what the kernel holds now. Empty in
+        # every run that writes.
+        self.planned = {}
 
     # -- mapping -------------------------------------------------------------------------------------------------------
     def host_path(self, path):
@@ -204,6 +208,8 @@ class HostFS(object):
     def read(self, path, follow=False, limit=1 << 20):
         """Read a file as text. Knob files are read with ``follow=False``; informational files such as /proc/mounts
         (itself a symlink) may pass ``follow=True``."""
+        if path in self.planned:
+            return self.planned[path]
         if follow:
             try:
                 with open(self.host_path(path), 'rb') as handle:

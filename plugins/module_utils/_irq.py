@@ -27,8 +27,8 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    device_irq_actions, explicit_housekeeping, format_cpulist, format_cpumask, numa_first_cpus,
-    online_cpus, parse_cpulist)
+    CpuPartition, PartitionUnsupported, device_irq_actions, explicit_housekeeping, format_cpulist, format_cpumask,
+    numa_first_cpus, online_cpus, parse_cpulist)
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import INVALID, IO_ERROR, NOT_PERMITTED, FsError, HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._invariants import check_irq_steering
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
@@ -36,6 +36,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import UNIT_DIR
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_irq import (
     DEFAULT_AFFINITY_KNOB, IRQ_DIR, WORKQUEUE_KNOB, irq_affinity_knob)
+from ansible_collections.aitune.kernel.plugins.module_utils._report import UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
 POSSIBLE_PATH = '/sys/devices/system/cpu/possible'
@@ -210,6 +211,11 @@ class IrqPlan(object):
     The default housekeeping set is CPU 0 of each NUMA node, not _cpus.housekeeping_cpus(): that one adds the CPUs
     serving device IRQs today, which on a VM that spreads its IRQs is every CPU, and steering onto every CPU would
     change nothing. The guard is given the same NUMA-first set: the latency CPUs may not swallow all of them.
+
+    Where the housekeeping set is every online CPU (one CPU per NUMA node, or a CPU word of a partition this host's
+    shape cannot have) there is no CPU to steer away from: what the run would set is reported unsupported
+    (``unsupported``, knob -> reason) and nothing is written. Steering onto every CPU would only rewrite affinities to
+    no purpose, and record them for restore.
     """
 
     def __init__(self, fs, devices=(), housekeeping=None, default_affinity=False, workqueue=False, allow=False,
@@ -217,16 +223,37 @@ class IrqPlan(object):
         self.fs = fs
         self.globs = check_devices(devices or [])
         online = online_cpus(fs)
+        no_steering = None
         if housekeeping is None:
             self.housekeeping = numa_first_cpus(fs) & online
         else:
-            self.housekeeping = explicit_housekeeping(fs, housekeeping)
+            try:
+                self.housekeeping = explicit_housekeeping(fs, housekeeping)
+            except PartitionUnsupported as exc:
+                self.housekeeping, no_steering = online, str(exc)
         self.latency = online - self.housekeeping
+        if not self.latency and no_steering is None:
+            # The default set is every CPU exactly where the partition has no latency set: its reason names the shape.
+            no_steering = CpuPartition(fs).reason if housekeeping is None else (
+                'housekeeping_cpus %s is every online CPU: no CPU is left to steer IRQs and unbound workers away from'
+                % format_cpulist(self.housekeeping))
         self.width = kernel_cpu_width(fs)
         self.matched = matching_irqs(fs, self.globs) if self.globs else {}
         self.warnings = []
         if self.globs and not self.matched:
             self.warnings.append('devices %s matched no IRQ in /proc/interrupts' % ', '.join(self.globs))
+
+        names = [irq_affinity_knob(irq).name for irq in self.matched]
+        names += [knob.name for knob, wanted in ((DEFAULT_AFFINITY_KNOB, default_affinity), (WORKQUEUE_KNOB, workqueue))
+                  if wanted]
+        self.desired = {}
+        self.unsupported = {}
+        self.files = {}
+        self.persistence = PERSIST_NO
+        if no_steering:
+            self.unsupported = dict.fromkeys(names, no_steering)
+            self.persistent = False
+            return
         if self.globs or default_affinity or workqueue:
             # Rule irq-and-workqueue-keep-housekeeping (_invariants.RULES); placement and cgroup check the other side.
             check_irq_steering(fs, self.latency, numa_first_cpus(fs) & online,
@@ -241,8 +268,6 @@ class IrqPlan(object):
         if workqueue:
             self.desired[WORKQUEUE_KNOB.name] = mask
 
-        self.files = {}
-        self.persistence = PERSIST_NO
         if persist and self.globs:
             self._plan_persistence(systemd)
         self.persistent = bool(persist and (not self.globs or self.persistence != PERSIST_NO))
@@ -311,8 +336,13 @@ def run(subsystem_run):
                        default_affinity=params['default_affinity'], workqueue=params['workqueue'],
                        allow=params['allow_housekeeping_cpus'], persist=params['persist'],
                        systemd=engine.systemctl is not None)
+        if params['strict'] and plan.unsupported:
+            raise ValidationError('strict mode, nothing was changed: ' + '; '.join(
+                '%s is unsupported: %s' % item for item in sorted(plan.unsupported.items())))
         report = engine.apply(plan.desired, persist=params['persist'], strict=params['strict'],
                               files=('irq', plan.files))
+        for name, reason in sorted(plan.unsupported.items()):
+            report.record(name, UNSUPPORTED, reason=reason)
         for warning in plan.warnings:
             subsystem_run.warn(warning)
         extra = plan.result()

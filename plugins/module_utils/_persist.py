@@ -170,6 +170,18 @@ class State(JsonStore):
         return params
 
 
+class PreviewState(State):
+    """The state the check-mode runs of one module call plan on together (the profile module's subsystems), each on
+    top of what the ones before it would have applied, and the live values those runs would write (``planned``, path
+    -> text; only values whose file reads back as written). An engine in check mode reads the host through
+    ``planned`` (HostFS.planned), so a rule between subsystems (_invariants) that reads another subsystem's part sees
+    it as the earlier runs would leave it, as it does in the run that writes."""
+
+    def __init__(self, fs):
+        super(PreviewState, self).__init__(fs)
+        self.planned = {}
+
+
 def render(kind, state):
     """The managed file's content for ``kind``, or None when the state holds no entry of that kind."""
     if kind == PERSIST_CMDLINE:

@@ -21,7 +21,7 @@ import re
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cgroup import slice_stem
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    format_cpulist, guard_reserved, host_cpulist, parse_cpulist)
+    PartitionUnsupported, format_cpulist, guard_reserved, option_cpus, parse_cpulist)
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._invariants import (  # noqa: F401 pylint: disable=unused-import
@@ -72,11 +72,17 @@ class PlacementSystemctl(Systemctl):
 
 
 class Service(object):
-    """One service to place: its unit name and validated settings (python values)."""
+    """One service to place: its unit name and validated settings (python values), and the settings this host cannot
+    carry with why (``unsupported``: a CPU word of a partition its shape cannot have)."""
 
-    def __init__(self, unit, settings):
+    def __init__(self, unit, settings, unsupported=None):
         self.unit = unit
         self.settings = settings
+        self.unsupported = unsupported or {}
+
+    def setting_name(self, option):
+        """The name a setting of this service is reported under, beside the knobs."""
+        return '%s.%s.%s' % (SUBSYSTEM, self.unit, option)
 
     @property
     def dropin(self):
@@ -107,7 +113,9 @@ def parse_services(fs, services, allow_housekeeping_cpus=False):
             if unit in seen:
                 raise ValidationError('service %s: listed more than once' % unit)
             seen.add(unit)
-            result.append(Service(unit, _parse_settings(fs, unit, entry, allow_housekeeping_cpus)))
+            unsupported = {}
+            settings = _parse_settings(fs, unit, entry, allow_housekeeping_cpus, unsupported)
+            result.append(Service(unit, settings, unsupported))
         except ValidationError as exc:
             problems.append(str(exc))
     if problems:
@@ -115,7 +123,9 @@ def parse_services(fs, services, allow_housekeeping_cpus=False):
     return result
 
 
-def _parse_settings(fs, unit, entry, allow_housekeeping_cpus):
+def _parse_settings(fs, unit, entry, allow_housekeeping_cpus, unsupported):
+    """The service's settings as python values; a CPU word this host's shape leaves without CPUs goes into
+    ``unsupported`` (option -> reason) instead."""
     settings = {option: entry.get(option) for option in OPTIONS if entry.get(option) is not None}
     if not settings:
         raise ValidationError('service %s: no setting given; name at least one of %s' % (unit, ', '.join(OPTIONS)))
@@ -140,11 +150,15 @@ def _parse_settings(fs, unit, entry, allow_housekeeping_cpus):
                               % (unit, settings['timer_slack_ns'], TIMER_SLACK_MAX))
     if 'cpu_affinity' in settings:
         what = 'service %s cpu_affinity' % unit
-        cpus = host_cpulist(fs, settings['cpu_affinity'], what)
-        guard_reserved(fs, cpus, what, allow=allow_housekeeping_cpus)
-        # Rule irq-and-workqueue-keep-housekeeping (_invariants.RULES): the CPUs IRQs are steered to stay free.
-        check_reservation(fs, cpus, what, allow=allow_housekeeping_cpus)
-        settings['cpu_affinity'] = format_cpulist(cpus)
+        try:
+            cpus = option_cpus(fs, settings['cpu_affinity'], what)
+        except PartitionUnsupported as exc:
+            unsupported['cpu_affinity'] = (str(exc), settings.pop('cpu_affinity'))
+        else:
+            guard_reserved(fs, cpus, what, allow=allow_housekeeping_cpus)
+            # Rule irq-and-workqueue-keep-housekeeping (_invariants.RULES): the CPUs IRQs are steered to stay free.
+            check_reservation(fs, cpus, what, allow=allow_housekeeping_cpus)
+            settings['cpu_affinity'] = format_cpulist(cpus)
     _check_numa(fs, unit, settings)
     if settings.get('io_scheduling_class', IO_CLASSES[0]) not in IO_CLASSES:
         raise ValidationError('service %s: io_scheduling_class %s is not one of %s'
@@ -264,6 +278,12 @@ def apply_placement(engine, services, restart=False, strict=False):
     """Install the drop-ins, restart where asked, and read the placement back. Returns ``(report, Outcome)``."""
     outcome = Outcome()
     systemctl = engine.systemctl
+    unsupported = [(service, option, reason, requested) for service in services
+                   for option, (reason, requested) in sorted(service.unsupported.items())]
+    if strict and unsupported:
+        raise EngineError('strict mode, nothing was changed: ' + '; '.join(
+            '%s is unsupported: %s' % (service.setting_name(option), reason)
+            for service, option, reason, dummy in unsupported))
     if systemctl is None:
         reason = ('systemd is not PID 1 here (or root is not /): a service can only be placed persistently through '
                   'its unit')
@@ -272,9 +292,17 @@ def apply_placement(engine, services, restart=False, strict=False):
         for service in services:
             outcome.services[service.unit] = {'state': UNSUPPORTED, 'dropin': service.dropin, 'changed': False,
                                               'reason': reason}
-        return Report(engine).finish(State(engine.fs)), outcome
+        return _with_unsupported(Report(engine).finish(State(engine.fs)), unsupported), outcome
+    # A service left with no setting this host can carry gets no drop-in: one without settings would place nothing.
+    placed = [service for service in services if service.settings]
+    for service in services:
+        if not service.settings:
+            outcome.services[service.unit] = {'state': UNSUPPORTED, 'dropin': service.dropin, 'changed': False,
+                                              'reason': '; '.join(reason for reason, dummy in
+                                                                  service.unsupported.values())}
+    services = placed
     files = {service.dropin: render_dropin(service) for service in services}
-    report = engine.apply({}, strict=strict, files=(SUBSYSTEM, files))
+    report = _with_unsupported(engine.apply({}, strict=strict, files=(SUBSYSTEM, files)), unsupported)
     changed_units = sorted(unit for unit in map(_unit_of_dropin, report.files) if unit)
     for service in services:
         changed = service.dropin in report.files
@@ -305,6 +333,13 @@ def apply_placement(engine, services, restart=False, strict=False):
                     placed['mismatches'] = mismatches(service, placed)
                 outcome.placed[service.unit] = placed
     return report, outcome
+
+
+def _with_unsupported(report, unsupported):
+    """``report`` with each setting a service cannot have on this host recorded as unsupported beside the knobs."""
+    for service, option, reason, requested in unsupported:
+        report.record(service.setting_name(option), UNSUPPORTED, desired=requested, reason=reason)
+    return report
 
 
 # -- the module's options and run --------------------------------------------------------------------------------------

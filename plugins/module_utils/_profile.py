@@ -4,8 +4,9 @@
 # Copyright (c) 2026 aitune.kernel contributors
 
 """A whole tuning profile in one module call: what the run covers decided (skip list, tags, declared services), every
-subsystem's options checked, the host left alone when it already holds the profile, then each subsystem run as its
-own module would run it, and, when asked, every applied value read back and the run recorded.
+subsystem's options checked, the host left alone when it already holds the profile, every subsystem planned before
+the first write (plan_subsystems), then each subsystem run as its own module would run it, and, when asked, every
+applied value read back and the run recorded.
 
 One call instead of one per subsystem saves a round trip and an AnsiballZ build for each subsystem: about 0.35 s
 each on a 2-vCPU host, where Ansible's own floor (a one-task ping playbook) is 0.63 s. Deciding here, in Python, what
@@ -22,11 +23,12 @@ import os
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Baseline
-from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist, suggested_partition
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import CpuPartition
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import shown
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, Run, RunFailed, open_engine
-from ansible_collections.aitune.kernel.plugins.module_utils._persist import FACT_FILE, State, file_owners, file_targets
+from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
+    FACT_FILE, PreviewState, State, file_owners, file_targets)
 from ansible_collections.aitune.kernel.plugins.module_utils._report import file_change
 from ansible_collections.aitune.kernel.plugins.module_utils._record import (
     applied_drift, check_path, previous_record, verify_and_record)
@@ -54,9 +56,6 @@ ARGUMENT_SPEC = dict(
 )
 # The common options every subsystem takes from the profile's own, never from its entry.
 SHARED_OPTIONS = ('root', 'persist', 'strict', 'run_id')
-# Words a profile may use for a CPU list, resolved on the host: the suggested partition (_cpus.suggested_partition),
-# so a mode's data can name "the latency CPUs" without reading the host first.
-CPU_SET_WORDS = ('@housekeeping_cpus', '@latency_cpus', '@batch_cpus')
 
 
 class ProfileRequest(object):
@@ -78,7 +77,10 @@ class ProfileRequest(object):
         skip = set(params['skip'])
         profile = {name: entry for name, entry in params['subsystems'].items() if entry and name not in skip}
         self.classes = {}
-        self.requests = self._module_options(params, profile, fs)
+        self.requests = self._module_options(params, profile)
+        # The CPU words (@latency_cpus, ...) reach the subsystems as they are, and each resolves them on this host's
+        # partition (_cpus.CpuPartition), reporting what it cannot carry where the shape leaves no partition.
+        self.partition = CpuPartition(fs).result()
         run_tags, skip_tags = set(params['run_tags']), set(params['skip_tags'])
         # Each subsystem is a tag: --tags cgroup covers cgroup alone, --skip-tags placement all but placement.
         covered = [name for name in SUBSYSTEM_RUNS if name in self.requests]
@@ -88,11 +90,12 @@ class ProfileRequest(object):
         # Only a run of the whole profile is a record of the mode. Skip tags that name no subsystem (Molecule always
         # passes "molecule-notest,notest") leave it whole.
         self.whole = run_tags == {'all'} and not skip_tags & (set(SUBSYSTEM_RUNS) | {'always'})
+        # The partition is hashed with the request: the same words ask for other CPUs once the host's CPUs change.
         self.settings_hash = hashlib.sha256(json.dumps(
-            {'requests': self.requests, 'persist': params['persist'], 'mode': (params['record'] or {}).get('mode')},
-            sort_keys=True).encode('utf-8')).hexdigest()
+            {'requests': self.requests, 'persist': params['persist'], 'mode': (params['record'] or {}).get('mode'),
+             'cpu_partition': self.partition}, sort_keys=True).encode('utf-8')).hexdigest()
 
-    def _module_options(self, params, profile, fs):
+    def _module_options(self, params, profile):
         """Each subsystem's module options: the profile's entry, except placement when ``workloads`` declares the
         services (each gets its class's settings; a service in both classes is placed as latency) and irq (an explicit
         ``housekeeping_cpus`` wins). Placement without services is left out: there is nothing to place."""
@@ -108,22 +111,10 @@ class ProfileRequest(object):
                 del requests['placement']
         if params['housekeeping_cpus'] is not None and 'irq' in requests:
             requests['irq'] = dict(requests['irq'], housekeeping_cpus=params['housekeeping_cpus'])
-        return resolve_cpu_words(requests, fs)
+        return requests
 
     def selected_requests(self):
         return {name: self.requests[name] for name in self.selected}
-
-
-def resolve_cpu_words(value, fs, partition=None):
-    """``value`` with every CPU_SET_WORDS string replaced by that set of this host's suggested partition."""
-    if isinstance(value, dict):
-        return {key: resolve_cpu_words(item, fs, partition) for key, item in value.items()}
-    if isinstance(value, list):
-        return [resolve_cpu_words(item, fs, partition) for item in value]
-    if value in CPU_SET_WORDS:
-        sets = dict(zip(CPU_SET_WORDS, suggested_partition(fs)))
-        return format_cpulist(sets[value])
-    return value
 
 
 def validate_requests(requests):
@@ -155,6 +146,45 @@ def validate_requests(requests):
     return validated
 
 
+class PlanningModule(object):
+    """The module as the planning pass sees it (plan_subsystems): in check mode, and quiet, as the run that follows
+    gives every warning itself."""
+
+    check_mode = True
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name):
+        return getattr(self._module, name)
+
+    def warn(self, message):
+        pass
+
+
+def plan_subsystems(module, requests):
+    """Plan every subsystem of the call, in run order, before the first one writes; raise RunFailed, nothing written,
+    where one refuses.
+
+    The planning pass is the call's own check mode (ProfileRun on a shared PreviewState), run in full: each
+    subsystem validates its options against the host, decides what it would write and checks the rules between
+    subsystems (_invariants), on top of what the ones before it would have applied, their live values included. So a
+    refusal that a later subsystem would only meet after the earlier ones wrote (placement's fifo against the RT
+    throttling sched sets, the hugepage pools against memory's min_free_kbytes, a CPU set the host cannot hold) is
+    met here, with the host untouched. Reusing check mode rather than a planning step per subsystem keeps one code
+    path for deciding: what is planned is exactly what the run then does, and no room has a second way to decide.
+    It costs one more read of each setting; the writes follow under the same host lock, so the host cannot change
+    in between. A write the kernel refuses can still stop the run part way; it says what ran before it."""
+    planning = ProfileRun(PlanningModule(module))
+    for subsystem, options in requests:
+        try:
+            planning.run(subsystem, options)
+        except RunFailed as exc:
+            raise RunFailed('%s: %s (found while planning, before anything was written; subsystems planned before '
+                            'it: %s)' % (subsystem.name, exc, ', '.join(planning.results) or 'none'),
+                            changed=False, failed_subsystem=subsystem.name)
+
+
 class ProfileRun(object):
     """The subsystems' results, gathered as they run, and what the record is made of.
 
@@ -171,7 +201,7 @@ class ProfileRun(object):
         self.live_diffs = []
         # path -> [before, after, [subsystems]]: the first write's before, the last write's after.
         self.file_diffs = {}
-        self.preview_state = State(HostFS(module.params['root'])) if module.check_mode else None
+        self.preview_state = PreviewState(HostFS(module.params['root'])) if module.check_mode else None
         # The host lock, held from the first subsystem to the record (set by run_profile): another call cannot slip
         # in between two subsystems, or between the last one and the read-back.
         self.held_lock = None
@@ -319,7 +349,7 @@ def run_profile(module):
     requests = validate_requests(request.selected_requests())
     profile = ProfileRun(module)
     preview = dict(preview=module.check_mode, root=root_user, selected=request.selected,
-                   placement_classes=request.classes)
+                   placement_classes=request.classes, cpu_partition=request.partition)
     try:
         held = profile.hold_host()
         held.__enter__()
@@ -343,6 +373,8 @@ def _run_held(module, profile, request, record, requests, preview, root_user):
             engine.close()
         if reason:
             return dict(held_result(request, fact, reason), **preview)
+    if not module.check_mode:
+        plan_subsystems(module, requests)
     for subsystem, options in requests:
         try:
             profile.run(subsystem, options)

@@ -57,7 +57,9 @@ options:
       - "Properties: C(cpu_weight) (1 to 10000, default 100: C(CPUWeight=), C(cpu.weight));
         C(cpu_quota_percent) (CPU time per period as percent of one CPU, 200 for two CPUs: C(CPUQuota=),
         C(cpu.max));
-        C(allowed_cpus) (a CPU list such as V(2-7): C(AllowedCPUs=), C(cpuset.cpus));
+        C(allowed_cpus) (a CPU list such as V(2-7), or a set of the host's CPU partition, V(@latency_cpus),
+        V(@batch_cpus) or V(@housekeeping_cpus), see M(aitune.kernel.profile): C(AllowedCPUs=), C(cpuset.cpus); where
+        the host's shape leaves no partition, one CPU per NUMA node, a set of it is V(unsupported) with the reason);
         C(memory_high) (bytes, or with a K, M, G or T suffix, or V(max): C(MemoryHigh=), C(memory.high), which reads
         back rounded down to whole pages);
         C(io_weight) (1 to 10000: C(IOWeight=), C(io.weight));
@@ -140,7 +142,8 @@ applied:
   type: list
   elements: str
 unsupported:
-  description: Knobs this host cannot have, with the reason (no such controller, no v1 equivalent, no uclamp).
+  description: Knobs this host cannot have, with the reason (no such controller, no v1 equivalent, no uclamp, no CPU
+    partition for a CPU word).
   returned: always
   type: dict
 not_permitted:

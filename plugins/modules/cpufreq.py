@@ -39,6 +39,9 @@ options:
   cpus:
     description:
       - The CPUs to tune, as a CPU list such as C(0-3,8). Every CPU must be online.
+      - Or a set of the host's CPU partition, V(@latency_cpus), V(@batch_cpus) or V(@housekeeping_cpus) (see
+        M(aitune.kernel.profile)). Where the host's shape leaves no partition, the per-policy and per-CPU settings
+        are V(unsupported) with the reason; they never fall back to every CPU.
       - Default is every online CPU.
       - Applies to O(governor), O(energy_performance_preference), O(min_freq) (per policy) and O(energy_perf_bias) (per
         CPU). O(min_perf_pct) and O(boost) are host-wide whatever this says.

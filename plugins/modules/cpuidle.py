@@ -68,6 +68,9 @@ options:
     description:
       - The CPUs whose idle states O(max_exit_latency_us) sets, as a CPU list such as C(0-3,8). Every CPU must be
         online. Default is every online CPU.
+      - Or a set of the host's CPU partition, V(@latency_cpus), V(@batch_cpus) or V(@housekeeping_cpus) (see
+        M(aitune.kernel.profile)). Where the host's shape leaves no partition, O(max_exit_latency_us) is
+        V(unsupported) with the reason; it never falls back to every CPU.
       - The PM QoS request of O(pm_qos_latency_us) always covers every CPU.
     type: str
   max_exit_latency_us:

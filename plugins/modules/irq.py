@@ -35,6 +35,10 @@ description:
     the earlier ones back out; live affinities stay until M(aitune.kernel.restore).
   - Refuses, before anything is written, a housekeeping set with CPUs that are not online, an empty one, and one
     that would leave the latency CPUs holding every CPU 0 of the NUMA nodes, unless O(allow_housekeeping_cpus).
+  - Where the housekeeping set is every online CPU (the default on a host with one CPU per NUMA node), there is no
+    CPU to steer away from, so each setting the run would make is reported V(unsupported) with the reason, and
+    nothing is written. Steering onto every CPU would only rewrite the affinities, and record them for restore, to no
+    purpose.
 author:
   - aitune.kernel maintainers (@aitune)
 extends_documentation_fragment:
@@ -55,6 +59,9 @@ options:
   housekeeping_cpus:
     description:
       - The CPUs that take the IRQs, as a CPU list such as V(0,4) or V(0-1). Every one must be online.
+      - Or a set of the host's CPU partition, V(@housekeeping_cpus) or V(@batch_cpus) (see
+        M(aitune.kernel.profile)); where the host's shape leaves no partition, the steering is V(unsupported) with the
+        reason.
       - An empty value (V('')) is refused; leave the option out for the default.
       - Defaults to CPU 0 of each NUMA node, read before anything changes. The CPUs serving device IRQs today are not
         added, as they are for other housekeeping decisions. On a VM that spreads its IRQs that would be every CPU,
@@ -121,7 +128,8 @@ applied:
   type: list
   elements: str
 unsupported:
-  description: Requested knobs this kernel does not have, with the reason.
+  description: Requested knobs this kernel does not have, and every knob of a run with no CPU to steer away from,
+    with the reason.
   returned: always
   type: dict
 not_permitted:

@@ -75,6 +75,10 @@ options:
         description:
           - C(CPUAffinity=), a CPU list such as V(2-7) of online CPUs. It must leave at least one housekeeping CPU
             (CPU 0 of each NUMA node and the CPUs serving device IRQs) out; see O(allow_housekeeping_cpus).
+          - Or a set of the host's CPU partition, V(@latency_cpus) (see M(aitune.kernel.profile)). Where the host's
+            shape leaves no partition (one CPU per NUMA node), the setting is V(unsupported) with the reason, as
+            C(placement.<service>.cpu_affinity), and the service keeps its other settings; one with no other setting
+            gets no drop-in.
           - Where the unbound workqueue mask or the default IRQ affinity is steered to some CPUs (by
             M(aitune.kernel.irq)), it must also leave one of those out.
         type: str
@@ -139,7 +143,8 @@ EXAMPLES = r'''
 RETURN = r'''
 services:
   description: Per service, C(state) (V(applied) once the drop-in is in place and systemd reloaded, V(unsupported)
-    without systemd), its C(dropin) path, whether it C(changed), and the C(reason).
+    without systemd, or when none of its settings can be had on this host), its C(dropin) path, whether it
+    C(changed), and the C(reason).
   returned: always
   type: dict
   sample:
@@ -180,7 +185,8 @@ actions:
   type: list
   elements: str
 knobs:
-  description: Unused by this module, always empty.
+  description: The settings a service cannot have on this host (C(placement.<service>.cpu_affinity) where the CPU
+    partition its CPU word names cannot be carved out), each V(unsupported) with the reason; otherwise empty.
   returned: always
   type: dict
 applied:
@@ -189,7 +195,8 @@ applied:
   type: list
   elements: str
 unsupported:
-  description: Unused by this module, always empty; see RV(services).
+  description: The settings a service cannot have on this host, with the reason (see RV(knobs)); see also
+    RV(services).
   returned: always
   type: dict
 not_permitted:

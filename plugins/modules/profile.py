@@ -18,9 +18,13 @@ description:
     M(aitune.kernel.irq)), with the same options, the same checks and the same result, in one module call.
     The roles apply a mode through it.
   - Every subsystem's options are checked against its module's options first; a problem in any of them fails the
-    call before anything is written. The subsystems then run in the order above, so slices exist before services are
-    placed in them. A subsystem that fails stops the run; the ones before it have applied, and their originals are in
-    the baseline for M(aitune.kernel.restore).
+    call before anything is written. Then every subsystem is planned, in the order above, before the first one
+    writes. Each checks its options against the host and the rules between subsystems (RT placement needs RT
+    throttling, IRQs keep a housekeeping CPU, hugepage pools stay under the memory cap) on top of what the ones
+    before it would apply, as check mode does. A refusal found there fails the call with nothing written,
+    RV(failed_subsystem) naming the subsystem. The subsystems then run in the same order, so slices exist before
+    services are placed in them. A write the kernel itself refuses still stops the run; the subsystems before it
+    have applied, and their originals are in the baseline for M(aitune.kernel.restore).
   - One call instead of one per subsystem saves, for each subsystem, a round trip and the build of a module payload,
     about 0.35 s each on a 2-vCPU host, where a one-task C(ping) playbook takes 0.63 s.
   - With O(record), then reads back from the kernel every value the collection has applied on this host, and every
@@ -34,8 +38,8 @@ description:
     class of settings each for V(latency) and V(batch) services, and the services get their class's settings. Only a
     run of the whole profile is recorded.
   - With O(record), a host that already holds the request is left alone after one read, C(changed=false) and
-    RV(in_sync) with the reason. It holds it when its record asks the same (a hash of every subsystem's options, the mode and
-    O(persist)) of the same collection on the same kernel, nothing waits for a reboot or restart, and every value and
+    RV(in_sync) with the reason. It holds it when its record asks the same (a hash of every subsystem's options, the
+    host's CPU partition, the mode and O(persist)) of the same collection on the same kernel, nothing waits for a reboot or restart, and every value and
     file the collection applied reads back unchanged.
   - Without root nothing can be written, so the call previews, as in check mode, and RV(preview) says so.
 author:
@@ -53,9 +57,13 @@ options:
       - The subsystems are V(sched), V(memory), V(hugepages), V(block), V(cpufreq), V(cpuidle), V(cgroup),
         V(placement) and V(irq), each with the options of its module (M(aitune.kernel.block) and so on). A
         subsystem left out, or whose entry is empty, is not touched.
-      - A CPU list may be given as V(@housekeeping_cpus), V(@latency_cpus) or V(@batch_cpus), the host's suggested
-        partition, the C(cpus) that M(aitune.kernel.tuning_facts) reports. They are CPU 0 of each NUMA node, the
-        upper half of the other CPUs, and the rest.
+      - A CPU list may be given as V(@housekeeping_cpus), V(@latency_cpus) or V(@batch_cpus), a set of the host's
+        CPU partition (RV(cpu_partition), the C(cpus) that M(aitune.kernel.tuning_facts) reports). They are CPU 0 of
+        each NUMA node, the upper half of the other CPUs, and every CPU outside the latency set. Each subsystem
+        resolves them on the host.
+      - Where CPU 0 of each NUMA node is every CPU (one CPU in all, or one per node), no latency CPU can be carved
+        out. RV(cpu_partition) is then V(unsupported) with the reason, every setting that names a set of the partition is
+        reported V(unsupported) with that reason and writes nothing, and the rest of the profile applies.
     type: dict
     required: true
   workloads:
@@ -134,8 +142,8 @@ options:
       settings_hash:
         description:
           - A hash of everything the run was asked to apply, so a later run can tell whether it asks the same. Left
-            out, the module hashes the subsystems' options (after O(workloads), O(skip) and the CPU words are
-            applied), the mode and O(persist).
+            out, the module hashes the subsystems' options (after O(workloads) and O(skip) are applied), the host's
+            CPU partition that the CPU words name, the mode and O(persist).
         type: str
       fail_on_drift:
         description: Fail, recording nothing, when a value or file read back differs from what was applied.
@@ -233,9 +241,19 @@ restart_required:
   type: list
   elements: str
 failed_subsystem:
-  description: The subsystem that failed; the ones in RV(subsystems) ran before it.
+  description: The subsystem that failed. When it refused while the run was being planned, nothing was written
+    (C(changed=false)); when the kernel refused a write, the ones in RV(subsystems) ran before it.
   returned: failure
   type: str
+cpu_partition:
+  description:
+    - This host's CPU partition, which the CPU words of O(subsystems) name, as CPU lists, with C(state)
+      (V(supported), or V(unsupported) where no latency CPU can be carved out) and the C(reason).
+  returned: always
+  type: dict
+  sample: {housekeeping: 0-1, latency: '', batch: 0-1, state: unsupported,
+           reason: 'no CPU left for the latency set: this host has 2 CPUs (0-1), both housekeeping (CPU 0 of each of
+             its 2 NUMA nodes); a latency/batch partition needs a CPU besides CPU 0 of each NUMA node'}
 drift:
   description: With O(record), what differs from what was applied, by knob name or file path, with C(desired) and C(live).
   returned: when the run is recorded

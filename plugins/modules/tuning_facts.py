@@ -185,9 +185,12 @@ ansible_facts:
           description: CPU lists. C(online); C(housekeeping), CPU 0 of each NUMA node; a suggested partition into
             C(latency) (the upper half of the CPUs that are not housekeeping) and C(batch) (the rest, housekeeping
             included, where IRQs and kernel threads stay); and C(irq_serving), the CPUs device IRQs reach now.
+            C(partition) is V(supported), or V(unsupported) where housekeeping is every CPU and no latency CPU can be
+            carved out, with the reason in C(partition_reason).
           type: dict
           returned: when gathered
-          sample: {online: 0-7, housekeeping: '0', latency: 4-7, batch: 0-3, irq_serving: 0-7}
+          sample: {online: 0-7, housekeeping: '0', latency: 4-7, batch: 0-3, irq_serving: 0-7, partition: supported,
+                   partition_reason: null}
         user:
           description: C(uid) of the user the module ran as, and C(root), whether it can change kernel settings.
           type: dict

@@ -48,8 +48,10 @@ class RecordingSystemctl(object):
 def use_systemd(monkeypatch, systemctl):
     """Make every module that drives the engine find ``systemctl`` as systemd on the fake host: open_engine only
     reaches systemd on the real root."""
-    def opener(module, params=None, fs_class=HostFS, preview_state=None, **dummy):
+    def opener(module, params=None, fs_class=HostFS, preview_state=None, held_lock=None, **dummy):
         params = params or module.params
+        # The host lock a profile call holds around its subsystems goes with it, as open_engine passes it on.
         return Engine(root=params['root'], fs=fs_class(params['root']), check_mode=module.check_mode,
-                      systemctl=systemctl, preview_state=preview_state)
+                      systemctl=systemctl, preview_state=preview_state, run_id=params.get('run_id'),
+                      held_lock=held_lock)
     monkeypatch.setattr(_run, 'open_engine', opener)

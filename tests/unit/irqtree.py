@@ -101,8 +101,8 @@ def tree_files(spec, overrides=None):
     everything = set(range(nr_cpus))
     files = {
         '/proc/interrupts': render_interrupts(spec),
-        '/sys/devices/system/cpu/online': '0-%d\n' % (nr_cpus - 1),
-        '/sys/devices/system/cpu/possible': '0-%d\n' % (nr_cpus - 1),
+        '/sys/devices/system/cpu/online': kernel_list(everything) + '\n',
+        '/sys/devices/system/cpu/possible': kernel_list(everything) + '\n',
         '/sys/devices/system/cpu/isolated': '\n',
         '/proc/irq/default_smp_affinity': kernel_mask(everything, nr_cpus) + '\n',
         '/sys/devices/virtual/workqueue/cpumask': kernel_mask(everything, nr_cpus) + '\n',
@@ -162,13 +162,33 @@ class IrqKernel(object):
         return kernel_mask(cpus, self.nr_cpus)
 
 
-def irq_host(make_host, name='irq_numa2', managed='readonly', kernel='6.12', overrides=None):
-    """A fake host with the IRQs of ``fixtures/trees/<name>.yml``.
+def reshape(spec, nodes):
+    """``spec``'s guest given other CPUs: ``nodes`` holds the CPU list of each NUMA node (empty for a node with memory
+    only), every CPU online. An IRQ the fixture lets go to all of its CPUs may go to all CPUs of the shape; any other
+    keeps those of its CPUs the shape has, else CPU 0 (a guest with fewer CPUs spreads its queues over fewer)."""
+    cpus = set()
+    for cpulist in nodes:
+        cpus |= read_list(cpulist) if cpulist else set()
+    everything = set(range(spec['cpus']))
+    rows = []
+    for row in spec['irqs']:
+        affinity = read_list(row['affinity'])
+        affinity = set(cpus) if affinity == everything else (affinity & cpus or {0})
+        effective = read_list(row['effective']) & affinity or {min(affinity)}
+        rows.append(dict(row, affinity=kernel_list(affinity), effective=kernel_list(effective)))
+    return dict(spec, cpus=max(cpus) + 1, nodes=list(nodes), irqs=rows)
+
+
+def irq_host(make_host, name='irq_numa2', managed='readonly', kernel='6.12', overrides=None, shape=None):
+    """A fake host with the IRQs of ``fixtures/trees/<name>.yml``, or with its IRQs on the CPUs of ``shape`` (the CPU
+    list of each NUMA node; see reshape).
 
     ``managed`` says how the kernel refuses to move managed IRQs: ``readonly`` (the affinity files are 0444, as newer
     kernels make them) or ``eio`` (writable files, EIO on write, as older kernels do). Fixed IRQs answer EIO always.
     """
     spec = load_spec(name)
+    if shape is not None:
+        spec = reshape(spec, shape)
     host = make_host(kernel, nodes=len(spec['nodes']), files=tree_files(spec, overrides))
     for row in spec['irqs']:
         for action in row['names']:

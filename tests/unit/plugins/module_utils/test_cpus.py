@@ -11,9 +11,9 @@ import os
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import (
-    HousekeepingError, device_irq_actions, device_irqs, format_cpulist, format_cpumask, guard_boot_params,
-    guard_reserved, host_cpulist, housekeeping_cpus, irq_serving_cpus, mask_width, numa_first_cpus, parse_cpulist,
-    parse_cpumask, parse_interrupts)
+    CPU_SET_WORDS, CpuPartition, HousekeepingError, PartitionUnsupported, device_irq_actions, device_irqs,
+    format_cpulist, format_cpumask, guard_boot_params, guard_reserved, host_cpulist, housekeeping_cpus,
+    irq_serving_cpus, mask_width, numa_first_cpus, option_cpus, parse_cpulist, parse_cpumask, parse_interrupts)
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import ValidationError
 from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host, kernel_mask, read_list
@@ -22,6 +22,7 @@ from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 
 LISTS = load_cases('cpus_lists.yml')
 HOUSEKEEPING = load_cases('cpus_housekeeping.yml')
+SHAPES = load_cases('cpu_shapes.yml')
 INTERRUPTS = load_cases('irq_interrupts.yml')
 
 
@@ -164,3 +165,22 @@ def test_host_cpulist_names_this_hosts_cpus(make_host, text, words):
     for word in words + ['pinning']:
         assert word in str(caught.value)
     assert len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize('case', SHAPES, ids=[case['id'] for case in SHAPES])
+def test_the_partition_of_every_shape(make_host, case):
+    """Computed for every shape; where housekeeping takes every CPU, the reason names the shape, and each CPU word
+    is refused with it rather than read as an empty list or as every CPU."""
+    fs = HostFS(irq_host(make_host, name='irq_small', shape=case['nodes']).root)
+    partition = CpuPartition(fs)
+    expected = case['partition']
+    assert partition.result() == dict(expected, state='unsupported' if expected['reason'] else 'supported')
+    for word in CPU_SET_WORDS:
+        if expected['reason']:
+            with pytest.raises(PartitionUnsupported) as caught:
+                option_cpus(fs, word, 'cpus')
+            assert str(caught.value) == expected['reason']
+        else:
+            assert format_cpulist(option_cpus(fs, word, 'cpus')) == expected[word[1:-len('_cpus')]]
+    # A CPU list is still a CPU list, checked against this host's CPUs.
+    assert option_cpus(fs, '0', 'cpus') == {0}

@@ -377,3 +377,28 @@ def test_housekeeping_override_lets_the_latency_slice_take_cpu0(make_host, monke
     code, result = run_module(cgroup, {'root': host.root, 'slices': {'aitune-batch.slice': {'cpu_weight': 1,
                                                                                             'allowed_cpus': '0'}}})
     assert code == 0, result
+
+
+def test_cpu_words_take_the_partition_or_are_unsupported_where_the_shape_has_none(make_host, monkeypatch):
+    """The partition's CPUs on the 4-CPU host; on one CPU no latency set can be carved out: the slices keep their
+    weights, their CPUs are unsupported with the reason, and AllowedCPUs leaves the units."""
+    host, dummy = systemd_host(make_host, monkeypatch)
+    args = {'root': host.root, 'slices': {
+        'aitune-latency.slice': {'cpu_weight': 10000, 'allowed_cpus': '@latency_cpus'},
+        'aitune-batch.slice': {'cpu_weight': 1, 'allowed_cpus': '@batch_cpus'}}}
+    code, result = run_module(cgroup, args)
+    assert code == 0, result
+    assert host.value(LATENCY + '/cpuset.cpus') == '2-3' and host.value(BATCH + '/cpuset.cpus') == '0-1'
+
+    host.write('/sys/devices/system/cpu/online', '0\n')
+    code, result = run_module(cgroup, args)
+    assert code == 0, result
+    reason = result['unsupported']['cgroup.aitune-latency.cpuset.cpus']
+    assert reason.startswith('no CPU left for the latency set: this host has 1 CPU (0)')
+    assert sorted(result['unsupported']) == ['cgroup.aitune-batch.cpuset.cpus', 'cgroup.aitune-latency.cpuset.cpus']
+    assert result['knobs']['cgroup.aitune-latency.cpu.weight']['state'] == 'applied'
+    assert 'AllowedCPUs' not in host.read(UNITS + '/aitune-latency.slice')
+    assert run_module(cgroup, args)[1]['changed'] is False
+
+    code, strict = run_module(cgroup, dict(args, strict=True))
+    assert code == 1 and 'cgroup.aitune-batch.cpuset.cpus is unsupported: no CPU left' in strict['msg']

@@ -340,6 +340,42 @@ def test_knob_values_compare_in_the_kernels_form(name, value, raw, expected):
     assert lookup(name).current(expected + '\n') == expected
 
 
+SMALL_GUEST_REASON = ('no CPU left for the latency set: this host has 2 CPUs (0-1), both housekeeping (CPU 0 of each '
+                      'of its 2 NUMA nodes)')
+
+
+@pytest.mark.parametrize('housekeeping, words', [
+    # The default, CPU 0 of each node, is every CPU of the small guest; so is the batch set of its partition.
+    (None, [SMALL_GUEST_REASON]),
+    ('@batch_cpus', [SMALL_GUEST_REASON]),
+    ('0-1', ['housekeeping_cpus 0-1 is every online CPU', 'no CPU is left to steer']),
+])
+def test_nothing_to_steer_away_from_is_unsupported_and_writes_nothing(make_host, with_systemd, housekeeping, words):
+    """2 NUMA nodes of one CPU each (fixtures/trees/irq_small.yml): steering onto every CPU would only rewrite
+    affinities to no purpose, so each setting the run would make is unsupported, with the reason."""
+    host = irq_host(make_host, name='irq_small', overrides={DEBIAN_FILE: DEBIAN_STOCK})
+    with_systemd(host)
+    before = host.snapshot()
+    args = dict(devices=['nvme*', 'virtio*'], default_affinity=True, workqueue=True)
+    if housekeeping is not None:
+        args['housekeeping_cpus'] = housekeeping
+    code, result = steer(host, **args)
+    assert code == 0, result
+    assert result['changed'] is False and result['applied'] == [] and result['files'] == []
+    assert sorted(result['unsupported']) == ['irq.%d.affinity' % irq for irq in (24, 25, 26, 27, 28, 29)] + [
+        'irq.default_affinity', 'workqueue.cpumask']
+    for reason in result['unsupported'].values():
+        for word in words:
+            assert word in reason
+    assert result['latency_cpus'] == '' and result['persistent'] is False
+    assert result['irqs']['27']['state'] == 'unsupported'
+    assert host.snapshot() == before and host.kernel.writes == []
+
+    code, strict = steer(host, strict=True, **args)
+    assert code == 1 and strict['msg'].startswith('strict mode, nothing was changed: irq.24.affinity is unsupported')
+    assert host.snapshot() == before
+
+
 @pytest.mark.parametrize('name, value, raw, words', [
     ('irq.24.affinity', '', None, ['empty']),
     ('irq.24.affinity', 'x', None, ['not a CPU list']),

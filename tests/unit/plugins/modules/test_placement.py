@@ -193,3 +193,35 @@ def test_housekeeping_override_allows_pinning_onto_cpu0(placed_host):
                                           'services': [dict(VLLM, cpu_affinity='0-3')]})
     assert code == 0, result
     assert 'CPUAffinity=0-3' in host.read(DROPIN)
+
+
+def test_a_cpu_word_pins_to_the_partition_or_is_unsupported_where_the_shape_has_none(placed_host):
+    host, dummy = placed_host
+    # agent-runner asks for nothing but the CPUs.
+    services = [dict(VLLM, cpu_affinity='@latency_cpus'),
+                {'name': 'agent-runner.service', 'cpu_affinity': '@latency_cpus'}]
+    args = {'root': host.root, 'services': services}
+    code, result = run_module(placement, args)
+    assert code == 0, result
+    # Four CPUs, CPU 0 housekeeping: the latency set is the upper half of the others.
+    assert 'CPUAffinity=2-3\n' in host.read(DROPIN) and 'CPUAffinity=2-3\n' in host.read(RUNNER_DROPIN)
+
+    host.write('/sys/devices/system/cpu/online', '0\n')
+    code, result = run_module(placement, args)
+    assert code == 0, result
+    reason = result['unsupported']['placement.vllm.service.cpu_affinity']
+    assert reason.startswith('no CPU left for the latency set: this host has 1 CPU (0)')
+    assert sorted(result['unsupported']) == ['placement.agent-runner.service.cpu_affinity',
+                                             'placement.vllm.service.cpu_affinity']
+    # The rest of the placement stays; a service left with no setting gets no drop-in at all.
+    dropin = host.read(DROPIN)
+    assert 'CPUAffinity' not in dropin and 'CPUSchedulingPolicy=fifo\n' in dropin
+    assert not host.exists(RUNNER_DROPIN)
+    assert result['services']['agent-runner.service']['state'] == 'unsupported'
+    assert result['services']['agent-runner.service']['reason'] == reason
+    assert run_module(placement, args)[1]['changed'] is False
+
+    before = host.snapshot()
+    code, strict = run_module(placement, dict(args, strict=True))
+    assert code == 1 and 'placement.agent-runner.service.cpu_affinity is unsupported' in strict['msg']
+    assert host.snapshot() == before

@@ -9,6 +9,7 @@ values."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import errno
 import json
 import os
 
@@ -99,15 +100,61 @@ def test_bad_options_of_any_subsystem_are_refused_before_any_write(make_host, su
     assert host.snapshot() == before
 
 
-def test_a_failing_subsystem_stops_the_run_and_says_what_ran_before_it(make_host):
+@pytest.mark.parametrize('subsystems, failed, words', [
+    # A refusal of the last subsystem's own: the pools are above the cap.
+    ({'memory': {'swappiness': 10}, 'hugepages': {'pools': [{'size': '2M', 'count': 10}], 'max_percent': 95}},
+     'hugepages', ['max_percent', 'subsystems planned before it: memory']),
+    # A rule between subsystems, met against what the earlier one would write: sched switches RT throttling off, then
+    # placement asks for fifo. sched alone is fine; the pair is not.
+    ({'sched': {'rt_runtime_us': -1},
+      'placement': {'services': [{'name': 'vllm.service', 'cpu_scheduling_policy': 'fifo',
+                                  'cpu_scheduling_priority': 10}]}},
+     'placement', ['RT throttling is off', 'kernel.sched_rt_runtime_us is -1', 'subsystems planned before it: sched']),
+    # memory raises the kernel's free reserve, then the hugepage pools would pass the memory ceiling beside it.
+    ({'memory': {'min_free_kbytes': 10000000}, 'hugepages': {'pools': [{'size': '2M', 'count': 3000}]}},
+     'hugepages', ['vm.min_free_kbytes of 9765 MiB', 'subsystems planned before it: memory']),
+])
+def test_a_refusal_in_a_later_subsystem_writes_nothing(make_host, subsystems, failed, words):
+    """Every subsystem is planned, the rules between them included, before the first one writes."""
     host = make_host('6.12')
+    before = host.snapshot()
+    code, result = run_module(profile, {'root': host.root, 'subsystems': subsystems})
+    assert code == 1, result
+    assert result['failed_subsystem'] == failed and result['changed'] is False
+    assert result['msg'].startswith(failed + ': ')
+    for word in words + ['before anything was written']:
+        assert word in result['msg']
+    assert host.snapshot() == before
+    assert host.kernel.writes == []
+
+
+@pytest.mark.parametrize('check_mode', [True, False])
+def test_a_rule_between_subsystems_is_met_by_what_an_earlier_one_sets(make_host, check_mode):
+    """RT throttling is off on the host; sched switches it back on before placement asks for fifo. The plan reads
+    the value sched would write, as the run does, so neither the preview nor the planning pass refuses."""
+    host = make_host('6.12')
+    host.write('/proc/sys/kernel/sched_rt_runtime_us', '-1\n')
+    code, result = run_module(profile, {'root': host.root, 'subsystems': {
+        'sched': {'rt_runtime_us': 950000},
+        'placement': {'services': [{'name': 'vllm.service', 'cpu_scheduling_policy': 'fifo',
+                                    'cpu_scheduling_priority': 10}]},
+    }}, check_mode=check_mode)
+    assert code == 0, result
+    assert result['knobs'] == {'sched.rt_runtime_us': 'applied'} and result['changed'] is True
+    assert host.value('/proc/sys/kernel/sched_rt_runtime_us') == ('-1' if check_mode else '950000')
+
+
+def test_a_write_the_kernel_refuses_stops_the_run_and_says_what_ran_before_it(make_host):
+    """What no plan can know: the kernel refuses a write. The run stops there and says what it applied before."""
+    host = make_host('6.12')
+    host.kernel.reject['/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages'] = errno.ENOMEM
     code, result = run_module(profile, {'root': host.root, 'subsystems': {
         'memory': {'swappiness': 10},
-        'hugepages': {'pools': [{'size': '2M', 'count': 10}], 'max_percent': 95},
+        'hugepages': {'pools': [{'size': '2M', 'count': 10}]},
     }})
     assert code == 1
     assert result['failed_subsystem'] == 'hugepages'
-    assert 'max_percent' in result['msg'] and 'memory' in result['msg']
+    assert 'subsystems run before it: memory' in result['msg']
     assert list(result['subsystems']) == ['memory'] and result['changed_knobs'] == ['vm.swappiness']
     assert host.read(SWAPPINESS).strip() == '10'
 

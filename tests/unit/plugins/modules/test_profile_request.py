@@ -66,20 +66,27 @@ def test_services_get_their_class_and_latency_wins(make_host):
     assert request.classes['batch'] == {'slice': 'aitune-batch.slice'}
 
 
-def test_cpu_words_become_the_hosts_suggested_partition(make_host):
+def test_cpu_words_reach_the_subsystems_and_the_partition_is_hashed(make_host):
     host = make_host('6.12')
     host.write('/sys/devices/system/cpu/online', '0-7\n')
     subsystems = {'cgroup': {'slices': {'aitune-latency.slice': {'allowed_cpus': '@latency_cpus'},
                                         'aitune-batch.slice': {'allowed_cpus': '@batch_cpus'}}},
                   'irq': {'devices': ['*'], 'housekeeping_cpus': '@housekeeping_cpus'}}
     request = _profile.ProfileRequest(params(subsystems=subsystems), HostFS(host.root))
+    # Each subsystem resolves the words itself, so it can report what a host without a partition cannot carry.
     slices = request.requests['cgroup']['slices']
+    assert slices['aitune-latency.slice']['allowed_cpus'] == '@latency_cpus'
+    assert request.requests['irq']['housekeeping_cpus'] == '@housekeeping_cpus'
     # CPU 0 keeps housekeeping; the latency set is the upper half of the others, the batch set the rest.
-    assert slices['aitune-latency.slice']['allowed_cpus'] == '4-7'
-    assert slices['aitune-batch.slice']['allowed_cpus'] == '0-3'
-    assert request.requests['irq']['housekeeping_cpus'] == '0'
+    assert request.partition == {'housekeeping': '0', 'latency': '4-7', 'batch': '0-3', 'state': 'supported',
+                                 'reason': None}
     explicit = _profile.ProfileRequest(params(subsystems=subsystems, housekeeping_cpus='0-1'), HostFS(host.root))
     assert explicit.requests['irq']['housekeeping_cpus'] == '0-1'
+    # The same words ask for other CPUs once the host's CPUs change: the request is not the one recorded.
+    host.write('/sys/devices/system/cpu/online', '0\n')
+    shrunk = _profile.ProfileRequest(params(subsystems=subsystems), HostFS(host.root))
+    assert shrunk.partition['state'] == 'unsupported' and shrunk.partition['latency'] == ''
+    assert shrunk.settings_hash != request.settings_hash
 
 
 def test_the_settings_hash_follows_the_request(make_host):
