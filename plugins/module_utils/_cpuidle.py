@@ -34,6 +34,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     PERSIST_MODPROBE, PERSIST_TMPFILES, ValidationError, shown)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpuidle import (
     HALTPOLL_DIR, HALTPOLL_KNOBS, KVM_KNOBS, KVM_MODULE_DIR, kvm_knobs, state_knob)
+from ansible_collections.aitune.kernel.plugins.module_utils._neighbours import (
+    PMQOS_DEVICE, PMQOS_MAX_US, describe_tuned, pm_qos_in_force, processes, tuned_facts)
 from ansible_collections.aitune.kernel.plugins.module_utils._run import knob_options
 
 CPUIDLE_DIR = CPU_DIR + '/cpuidle'
@@ -46,11 +48,8 @@ HALTPOLL = 'haltpoll'
 IGNORES_STATE_SWITCHES = (HALTPOLL,)
 # Only a loaded module has an initstate file; a built-in one shows its parameters alone.
 KVM_INITSTATE = KVM_MODULE_DIR + '/initstate'
-PMQOS_DEVICE = '/dev/cpu_dma_latency'
 PMQOS_UNIT = 'aitune-pmqos.service'
 PMQOS_SUBSYSTEM = 'cpuidle'
-# The kernel's own "no constraint" value for CPU latency QoS: 2000 s.
-PMQOS_MAX_US = 2000000000
 # Exit latencies are in microseconds; nothing real comes near an hour.
 EXIT_LATENCY_MAX_US = 3600 * 1000000
 NO_DRIVER = ('no cpuidle driver on this host (%s is absent or says none): the CPUs have no idle states to limit'
@@ -233,7 +232,8 @@ class CpuidlePlan(object):
         polls = self._plan_haltpoll(_polling_request(params, 'haltpoll', HALTPOLL_KNOBS))
         self._plan_kvm(_polling_request(params, 'kvm', KVM_KNOBS))
 
-        self.pm_qos = {'requested': request, 'unit': PMQOS_UNIT, 'active': None, 'state': None, 'reason': None}
+        self.pm_qos = {'requested': request, 'unit': PMQOS_UNIT, 'active': None, 'state': None, 'reason': None,
+                       'in_force_us': None}
         # The subsystem owns its whole unit set: a run without a request takes an earlier holder away.
         self.units = (PMQOS_SUBSYSTEM, {}) if systemd else None
         if request is None:
@@ -251,10 +251,24 @@ class CpuidlePlan(object):
             self.unsupported['cpuidle.pm_qos'] = (reason, request)
         else:
             self.units = (PMQOS_SUBSYSTEM, {PMQOS_UNIT: pmqos_unit(request)})
+            self._warn_lower_limit(request)
             if polls and request == 0:
                 # haltpoll_select() polls without a limit while the CPU latency request is 0.
                 self.warnings.append('with pm_qos_latency_us 0 the haltpoll governor polls for as long as a CPU is '
                                      'idle: the poll window set here takes effect only once the PM QoS holder is gone')
+
+    def _warn_lower_limit(self, request):
+        """Another holder of /dev/cpu_dma_latency asking for less than ``request`` wins: the kernel keeps the lowest
+        request, so this run's request reads as applied while the CPUs are held shallower than it asks."""
+        in_force = pm_qos_in_force(self.fs)
+        if in_force is None or in_force >= request:
+            return
+        tuned = tuned_facts(self.fs, processes(self.fs))
+        holder = ('%s, whose profile holds the device open (its cpu plugin\'s force_latency)' % describe_tuned(tuned)
+                  if tuned['running'] else 'another process holding %s open' % PMQOS_DEVICE)
+        self.warnings.append('the CPU latency limit in force is %d us, below the %d us this run requests: %s asks '
+                             'for less, and the kernel keeps the lowest request, so idle states stay limited to %d us '
+                             'while it holds it' % (in_force, request, holder, in_force))
 
     def _plan_states(self, limit):
         if self.driver is None:
@@ -313,7 +327,9 @@ class CpuidlePlan(object):
         return {'driver': self.driver, 'governor': self.governor, 'pm_qos': self._pm_qos_outcome(engine)}
 
     def _pm_qos_outcome(self, engine):
-        """The holder's state after the engine ran: active is what systemd says of the unit."""
+        """The holder's state after the engine ran: active is what systemd says of the unit, in_force_us what the
+        kernel holds, every holder's request together."""
+        self.pm_qos['in_force_us'] = pm_qos_in_force(self.fs)
         systemctl = engine.systemctl
         if systemctl is None:
             return self.pm_qos

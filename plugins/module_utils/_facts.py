@@ -27,6 +27,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     HUGEPAGE_SIZES_KB, hugepage_knob, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_block import SYS_BLOCK
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpuidle import HALTPOLL_KNOBS, KVM_KNOBS
+from ansible_collections.aitune.kernel.plugins.module_utils._neighbours import neighbours, pm_qos_in_force
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import State, file_targets
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import FACT_FILE
 from ansible_collections.aitune.kernel.plugins.module_utils._record import previous_record
@@ -37,7 +38,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._systemd import syst
 # The parts of the fact a play may ask for (gather_subset), in the order the module documents them.
 SUBSETS = ('all', 'kernel', 'knobs', 'cgroup', 'systemd', 'cpufreq', 'cpuidle', 'block_devices', 'numa_nodes',
            'cpus_online', 'lockdown', 'debugfs_mounted', 'baseline', 'changes', 'drift', 'reboot_required', 'cpus', 'user',
-           'recorded')
+           'recorded', 'neighbours')
 ARGUMENT_SPEC = dict(
     gather_subset=dict(type='list', elements='str', default=['all'], choices=list(SUBSETS)),
     probe_debugfs=dict(type='bool', default=True),
@@ -114,7 +115,8 @@ def cpuidle_facts(fs):
                        'latency_us': int(latency) if latency and latency.isdigit() else None,
                        'disabled': _read(fs, base + '/disable') == '1'})
     return {'present': driver is not None, 'driver': driver, 'governor': current_governor(fs) if driver else None,
-            'states': states, 'haltpoll': polling_values(fs, HALTPOLL_KNOBS), 'kvm': polling_values(fs, KVM_KNOBS)}
+            'states': states, 'haltpoll': polling_values(fs, HALTPOLL_KNOBS), 'kvm': polling_values(fs, KVM_KNOBS),
+            'pm_qos_in_force_us': pm_qos_in_force(fs)}
 
 
 def block_facts(fs):
@@ -218,6 +220,7 @@ def gatherers(engine):
         ('cpus', lambda: cpu_facts(fs)),
         ('user', lambda: {'uid': os.geteuid(), 'root': os.geteuid() == 0}),
         ('recorded', lambda: previous_record(fs, FACT_FILE)),
+        ('neighbours', lambda: neighbours(fs)),
     )
 
 

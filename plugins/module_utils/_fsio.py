@@ -220,6 +220,10 @@ class HostFS(object):
             data = _read_and_close(self._open(path, os.O_RDONLY, 'reading'), path, limit)
         return data.decode('utf-8', 'replace')
 
+    def read_bytes(self, path, limit):
+        """Up to ``limit`` raw bytes of a file that holds binary data (a device such as /dev/cpu_dma_latency)."""
+        return _read_and_close(self._open(path, os.O_RDONLY, 'reading'), path, limit)
+
     def read_optional(self, path, follow=False, default=None):
         try:
             return self.read(path, follow=follow)

@@ -26,6 +26,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Bas
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import CpuPartition
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import shown
+from ansible_collections.aitune.kernel.plugins.module_utils._neighbours import (
+    PPD, TUNED, TUNED_PLUGIN_SUBSYSTEMS, describe_tuned, neighbours)
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, Run, RunFailed, open_engine
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     FACT_FILE, PreviewState, State, file_owners, file_targets)
@@ -53,6 +55,7 @@ ARGUMENT_SPEC = dict(
     housekeeping_cpus=dict(type='str'),
     restart=dict(type='bool', default=False),
     record=dict(type='dict', options=RECORD_SPEC),
+    other_tuners=dict(type='str', default='refuse', choices=['refuse', 'allow']),
 )
 # The common options every subsystem takes from the profile's own, never from its entry.
 SHARED_OPTIONS = ('root', 'persist', 'strict', 'run_id')
@@ -333,6 +336,75 @@ def held_result(request, fact, reason):
                 recorded=fact, placement_classes=request.classes)
 
 
+# The cpufreq settings power-profiles-daemon writes itself on every profile change: the governor on drivers without
+# EPP, the energy-performance preference on intel_pstate and amd-pstate.
+PPD_CPUFREQ_OPTIONS = ('governor', 'energy_performance_preference')
+STOP_TUNED = 'systemctl disable --now tuned'
+STOP_PPD = 'systemctl mask --now power-profiles-daemon'
+
+
+def other_tuner_conflicts(found, requests):
+    """``[(tool, description, {subsystem: what of the tool writes it})]`` for each running tuner that writes what
+    ``requests`` (``[(subsystem, options)]``) sets."""
+    conflicts = []
+    selected = {subsystem.name: options for subsystem, options in requests}
+    tuned = found[TUNED]
+    if tuned['running']:
+        writers = {}
+        for name in selected:
+            if name not in tuned['subsystems']:
+                continue
+            plugins = [plugin for plugin in tuned['plugins'] or () if name in TUNED_PLUGIN_SUBSYSTEMS.get(plugin, ())]
+            writers[name] = ('its %s plugin' % '/'.join(plugins) if plugins
+                             else 'its profile, whose tuned.conf could not be read')
+        if writers:
+            conflicts.append((TUNED, describe_tuned(tuned), writers))
+    ppd = found[PPD]
+    cpufreq = selected.get('cpufreq') or {}
+    written = [option for option in PPD_CPUFREQ_OPTIONS if cpufreq.get(option) is not None]
+    if ppd['running'] and written:
+        conflicts.append((PPD, 'power-profiles-daemon (pid %d, profile %s)' % (ppd['pid'], ppd['profile'] or 'unknown'),
+                          {'cpufreq': 'its profile (%s)' % ', '.join(written)}))
+    return conflicts
+
+
+def _conflict_text(conflicts, found):
+    parts = []
+    for tool, description, writers in conflicts:
+        text = '%s is running and writes what this run sets: %s' % (description, '; '.join(
+            '%s through %s' % (name, writer) for name, writer in sorted(writers.items())))
+        if tool == TUNED and found[TUNED]['reapply_sysctl'] and ({'sched', 'memory'} & set(writers)):
+            text += (' (with reapply_sysctl on, tuned applies /etc/sysctl.d again after its own sysctl values, so '
+                     'aitune\'s file wins there and tuned-adm verify reports the difference)')
+        parts.append(text)
+    return '; '.join(parts)
+
+
+def other_tuners_policy(module, requests):
+    """The ``other_tuners`` policy, before anything is written: with ``refuse``, RunFailed naming each running tuner
+    that writes what this run sets and the ways out; with ``allow``, a warning saying what will fight. Returns the
+    tuners found, for the result."""
+    found = neighbours(HostFS(module.params['root']))
+    conflicts = other_tuner_conflicts(found, requests)
+    if not conflicts:
+        return {}
+    text = _conflict_text(conflicts, found)
+    tools = [tool for tool, dummy, dummy_writers in conflicts]
+    if module.params['other_tuners'] == 'refuse':
+        ways = []
+        if TUNED in tools:
+            ways.append('stop tuned (%s)' % STOP_TUNED)
+        if PPD in tools:
+            ways.append('stop power-profiles-daemon (%s)' % STOP_PPD)
+        raise RunFailed('other tuner running, nothing was changed: %s. Two tuners writing the same settings undo each '
+                        'other and each one\'s verify blames the other. Either %s, or set other_tuners: allow '
+                        '(aitune_other_tuners: allow for tune.yml) to apply anyway'
+                        % (text, ' or '.join(ways)), changed=False, other_tuners={tool: found[tool] for tool in tools})
+    module.warn('other_tuners=allow: %s. Both will keep writing these settings; whichever writes last holds them '
+                '(tuned on its next profile apply or restart)' % text)
+    return {tool: found[tool] for tool in tools}
+
+
 def run_profile(module):
     """The profile module's run: returns its result, or raises RunFailed with what had run by then."""
     params = module.params
@@ -347,9 +419,10 @@ def run_profile(module):
         if record['settings_hash']:
             request.settings_hash = record['settings_hash']
     requests = validate_requests(request.selected_requests())
+    other_tuners = other_tuners_policy(module, requests)
     profile = ProfileRun(module)
     preview = dict(preview=module.check_mode, root=root_user, selected=request.selected,
-                   placement_classes=request.classes, cpu_partition=request.partition)
+                   placement_classes=request.classes, cpu_partition=request.partition, other_tuners=other_tuners)
     try:
         held = profile.hold_host()
         held.__enter__()

@@ -236,9 +236,13 @@ pm_qos:
       reports the service active (null without systemd).
     - C(state) is V(applied) when it runs, V(unsupported) or V(not_permitted) with C(reason), or null when no holder
       was requested.
+    - C(in_force_us) is the limit the kernel holds after the run, the lowest request of every holder of
+      C(/dev/cpu_dma_latency) (V(2000000000) where none limits it, null where the device cannot be read). A lower
+      value than C(requested) means another holder (tuned's C(force_latency), for one) asks for less; the run then
+      warns, naming tuned where it runs.
   returned: always
   type: dict
-  sample: {requested: 0, unit: aitune-pmqos.service, active: true, state: applied, reason: null}
+  sample: {requested: 20, unit: aitune-pmqos.service, active: true, state: applied, reason: null, in_force_us: 20}
 files:
   description: Managed files that changed, or would change in check mode (the tmpfiles lines, the modprobe.d lines,
     the holder unit).

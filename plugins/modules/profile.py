@@ -42,6 +42,11 @@ description:
     host's CPU partition, the mode and O(persist)) of the same collection on the same kernel, nothing waits for a reboot or restart, and every value and
     file the collection applied reads back unchanged.
   - Without root nothing can be written, so the call previews, as in check mode, and RV(preview) says so.
+  - Another tuner that writes what the run sets would undo it, and be undone, again and again. Before anything is
+    written (and in check mode too), the call looks for a running tuned whose active profile's plugins write a
+    selected subsystem, and a running power-profiles-daemon where V(cpufreq) sets a governor or energy-performance
+    preference. By default (O(other_tuners=refuse)) it then fails with nothing changed, naming the tuner, its profile
+    and the ways out; RV(other_tuners) holds what was found. See O(other_tuners).
 author:
   - aitune.kernel maintainers (@aitune)
 extends_documentation_fragment:
@@ -117,6 +122,22 @@ options:
     description: With O(workloads), restart the placed services whose drop-in changed, so the placement applies now.
     type: bool
     default: false
+    version_added: 0.1.0
+  other_tuners:
+    description:
+      - What to do when a running tuned or power-profiles-daemon writes what this run sets (the
+        C(neighbours) part of M(aitune.kernel.tuning_facts) shows them).
+      - V(refuse) fails before anything is written, naming the tuner, its profile and which of its plugins writes
+        which subsystem. Stop tuned (C(systemctl disable --now tuned)) or mask power-profiles-daemon
+        (C(systemctl mask --now power-profiles-daemon)), leave the contested subsystems out with O(skip), or choose
+        V(allow).
+      - V(allow) applies anyway and warns which settings both write. They then fight - whichever writes last holds
+        a setting - and tuned's C(tuned-adm verify) reports what the collection changed.
+      - irqbalance and a cpupower or cpufrequtils service do not count. The V(irq) subsystem writes irqbalance's
+        banned CPUs, and the boot services only run once, at boot.
+    type: str
+    choices: [refuse, allow]
+    default: refuse
     version_added: 0.1.0
   record:
     description:
@@ -303,6 +324,13 @@ root:
   description: Whether the module ran as root, so it could apply.
   returned: always
   type: bool
+other_tuners:
+  description: The running tuners that write what this run sets, each as the C(neighbours) part of
+    M(aitune.kernel.tuning_facts) reports it (C(tuned), C(power_profiles_daemon)); empty when there is none.
+  returned: always
+  type: dict
+  sample: {tuned: {running: true, pid: 812, profile: latency-performance, profile_mode: manual, reapply_sysctl: true,
+                   plugins: [cpu, sysctl], subsystems: [sched, memory, cpufreq, cpuidle]}}
 placement_classes:
   description: With O(workloads), the V(latency) and V(batch) settings the services were placed with.
   returned: always

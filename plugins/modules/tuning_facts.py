@@ -20,6 +20,9 @@ description:
   - Also reports whether a baseline exists, and drift between the live values and the ones the collection last applied.
   - The C(changes) part answers what aitune.kernel changed on this host, from its baseline. It lists each setting's
     original and live value, each file the collection wrote, and each directory it created.
+  - The C(neighbours) part names the other tuners on the host (tuned, power-profiles-daemon, irqbalance, a cpupower
+    or cpufrequtils service), what each holds and which of the collection's subsystems each writes too, and the CPU
+    latency limit in force.
   - Reads only. debugfs is mounted for the probe when O(probe_debugfs) is set and unmounted again.
 author:
   - aitune.kernel maintainers (@aitune)
@@ -35,7 +38,7 @@ options:
     type: list
     elements: str
     choices: [all, kernel, knobs, cgroup, systemd, cpufreq, cpuidle, block_devices, numa_nodes, cpus_online, lockdown,
-              debugfs_mounted, baseline, changes, drift, reboot_required, cpus, user, recorded]
+              debugfs_mounted, baseline, changes, drift, reboot_required, cpus, user, recorded, neighbours]
     default: [all]
     version_added: 0.1.0
   probe_debugfs:
@@ -121,6 +124,9 @@ ansible_facts:
               has no such governor. They act only while C(governor) is V(haltpoll).
             - C(kvm) holds KVM's host-side polling (C(halt_poll_ns), C(halt_poll_ns_grow), C(halt_poll_ns_grow_start),
               C(halt_poll_ns_shrink)), null where KVM is not loaded.
+            - C(pm_qos_in_force_us) is the CPU latency limit in force, the lowest request of every holder of
+              C(/dev/cpu_dma_latency) (this collection's, tuned's, any other), V(2000000000) where none limits it, null
+              where the device cannot be read (no CPU latency QoS, or not root).
           type: dict
           returned: when gathered
           sample:
@@ -133,6 +139,7 @@ ansible_facts:
             haltpoll: {guest_halt_poll_ns: 200000, guest_halt_poll_grow: 2, guest_halt_poll_grow_start: 50000,
                        guest_halt_poll_shrink: 2, guest_halt_poll_allow_shrink: true}
             kvm: null
+            pm_qos_in_force_us: 2000000000
         block_devices:
           description: Whole block devices with C(rotational), C(scheduler) and C(virtual).
           type: dict
@@ -201,6 +208,31 @@ ansible_facts:
             null when it has not run here.
           type: dict
           returned: when gathered
+        neighbours:
+          description:
+            - The other tuners on this host, read from files only.
+            - C(tuned) - C(running) (its pid file C(/run/tuned/tuned.pid) names a live tuned process), C(pid),
+              C(profile) (C(/etc/tuned/active_profile)), C(profile_mode) (V(auto) or V(manual)), C(reapply_sysctl)
+              (from C(/etc/tuned/tuned-main.conf), on by default), C(plugins) (the active profile's C(tuned.conf)
+              sections, includes followed; null when a profile's file cannot be read) and C(subsystems), the
+              collection's subsystems those plugins write too (all of them when the plugins are unknown).
+            - C(power_profiles_daemon) - C(running), C(pid), C(profile) (from
+              C(/var/lib/power-profiles-daemon/state.ini)) and C(subsystems) (V(cpufreq)).
+            - C(irqbalance) - C(running) and C(pid); the V(irq) subsystem bans the latency CPUs in its settings.
+            - C(cpupower) - C(enabled) and C(units), the enabled C(cpupower.service) or C(cpufrequtils.service),
+              oneshots that set the governor at boot.
+            - C(pm_qos_in_force_us), as in C(cpuidle).
+            - M(aitune.kernel.profile) refuses to write what a running tuned or power-profiles-daemon writes unless
+              told C(other_tuners=allow).
+          type: dict
+          returned: when gathered
+          sample:
+            tuned: {running: true, pid: 812, profile: latency-performance, profile_mode: manual, reapply_sysctl: true,
+                    plugins: [cpu, sysctl], subsystems: [sched, memory, cpufreq, cpuidle]}
+            power_profiles_daemon: {running: false, pid: null, profile: null, subsystems: [cpufreq]}
+            irqbalance: {running: true, pid: 655}
+            cpupower: {enabled: false, units: [], subsystems: [cpufreq]}
+            pm_qos_in_force_us: 1
 '''
 
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import EngineError

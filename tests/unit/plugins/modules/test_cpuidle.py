@@ -174,7 +174,7 @@ def test_pm_qos_holder_is_installed_started_changed_and_removed(cpu_host, system
     code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0})
     assert code == 0, result
     assert result['pm_qos'] == {'requested': 0, 'unit': PMQOS_UNIT, 'active': True, 'state': 'applied',
-                                'reason': None}
+                                'reason': None, 'in_force_us': None}
     assert host.read(UNIT_PATH) == pmqos_unit(0)
     assert "printf 0x00000000 >&3" in host.read(UNIT_PATH)
     # The unit file exists before systemd is told to start it.
@@ -194,7 +194,7 @@ def test_pm_qos_holder_is_installed_started_changed_and_removed(cpu_host, system
     assert code == 0 and result['changed'] is True
     assert fake.calls[4:] == [('stop', PMQOS_UNIT, True), ('daemon-reload',)]
     assert result['pm_qos'] == {'requested': None, 'unit': PMQOS_UNIT, 'active': False, 'state': None,
-                                'reason': None}
+                                'reason': None, 'in_force_us': None}
     assert host.snapshot(ignore=NOT_STATE) == original
 
 
