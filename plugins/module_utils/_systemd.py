@@ -34,7 +34,9 @@ class Systemctl(object):
         self._run('daemon-reload')
 
     def start(self, unit, restart=False):
-        self._run('enable', unit)
+        """Enable and start ``unit``. The engine reloads systemd once after writing the files, so enabling skips the
+        reload systemctl would do for each unit (seconds each on a slow guest)."""
+        self._run('enable', '--no-reload', unit)
         self._run('restart' if restart else 'start', unit)
 
     def stop(self, unit):
