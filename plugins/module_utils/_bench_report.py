@@ -25,7 +25,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import 
     DEFAULT_GATE_CONDITION, DEFAULT_GATE_METRIC, DEFAULT_GATE_THRESHOLD, coefficient_of_variation, compare_fleet,
     compare_host, scenario_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import (
-    fleet_verdict, gate_hosts, harm_list, noise_findings, ratio_verdict)
+    fleet_verdict, gate_hosts, harm_list, noise_findings, ratio_verdict, shared_vcpu_warning)
 
 ARGUMENT_SPEC = dict(
     results=dict(type='dict', required=True),
@@ -142,6 +142,9 @@ def build_report(params, hosts_arms, generated_at):
             if baseline not in data['labels']:
                 warnings.append('%s %s has no %s arm; its arms are listed but not compared' % (host, scenario, baseline))
             judge_scenario(host, scenario, data, arms, seed, warnings)
+        shared = shared_vcpu_warning(host, arms)
+        if shared:
+            warnings.append(shared)
     fleet = compare_fleet(hosts)
     for scenario, labels in fleet.items():
         for label, metrics in labels.items():

@@ -99,6 +99,21 @@ def arm_findings(arm, condition):
             if metrics.get(metric) is not None and metrics[metric] >= threshold]
 
 
+def shared_vcpu_warning(host, arms):
+    """A warning for a host whose vCPUs share their physical CPUs with other guests: steal time of NOISY_STEAL_PCT or
+    more in any arm (an arm's median over its repetitions); None otherwise. Such a host's figures carry its neighbours'
+    load, and settings that spin instead of halting (halt polling, a PM QoS limit of 0) take host CPU from them."""
+    steals = [arm_metrics(arm).get('steal_pct') for arm in arms]
+    steals = [value for value in steals if value is not None]
+    shared = [value for value in steals if value >= NOISY_STEAL_PCT]
+    if not shared:
+        return None
+    return ('%s: steal time reached %.3g %% (%s of %s at %.3g %% or more): its vCPUs share physical CPUs with other '
+            'guests, so its figures carry their load, and the modes\' polling (the haltpoll window, a PM QoS limit '
+            'of 0) spins on CPU time the neighbours could use; measure on dedicated vCPUs before trusting a verdict '
+            'here' % (host, max(shared), len(shared), plural(len(steals), 'arm'), NOISY_STEAL_PCT))
+
+
 def noise_findings(arms, condition):
     """The arms of one host's scenario measured under foreign load, each as ``balanced round 3: foreign CPU 23 %``;
     empty for a quiet scenario."""

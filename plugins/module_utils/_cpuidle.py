@@ -33,7 +33,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     PERSIST_MODPROBE, PERSIST_TMPFILES, ValidationError, shown)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_cpuidle import (
-    HALTPOLL_DIR, HALTPOLL_KNOBS, KVM_KNOBS, KVM_MODULE_DIR, kvm_knobs, state_knob)
+    HALTPOLL_DEFAULT_NS, HALTPOLL_DIR, HALTPOLL_KNOBS, KVM_KNOBS, KVM_MODULE_DIR, kvm_knobs, state_knob)
 from ansible_collections.aitune.kernel.plugins.module_utils._neighbours import (
     PMQOS_DEVICE, PMQOS_MAX_US, describe_tuned, pm_qos_in_force, processes, tuned_facts)
 from ansible_collections.aitune.kernel.plugins.module_utils._run import knob_options
@@ -45,6 +45,7 @@ GOVERNOR_PATHS = (CPUIDLE_DIR + '/current_governor_ro', CPUIDLE_DIR + '/current_
 # The haltpoll governor (drivers/cpuidle/governors/haltpoll.c) picks polling or its one halt state from its own poll
 # window and the PM QoS request alone: it never reads the per-state disable files.
 HALTPOLL = 'haltpoll'
+HALTPOLL_WINDOW = 'cpuidle.haltpoll.guest_halt_poll_ns'
 IGNORES_STATE_SWITCHES = (HALTPOLL,)
 # Only a loaded module has an initstate file; a built-in one shows its parameters alone.
 KVM_INITSTATE = KVM_MODULE_DIR + '/initstate'
@@ -252,10 +253,14 @@ class CpuidlePlan(object):
         else:
             self.units = (PMQOS_SUBSYSTEM, {PMQOS_UNIT: pmqos_unit(request)})
             self._warn_lower_limit(request)
-            if polls and request == 0:
-                # haltpoll_select() polls without a limit while the CPU latency request is 0.
+            window = self.desired.get(HALTPOLL_WINDOW) if polls else None
+            if window is not None and int(window) < HALTPOLL_DEFAULT_NS and request == 0:
+                # haltpoll_select() polls without a limit while the CPU latency request is 0, so a window below the
+                # kernel's default, meant to cap the host CPU that polling costs, caps nothing. A window at or above
+                # the default (the balanced mode's, which aggressive inherits) loses nothing under the holder.
                 self.warnings.append('with pm_qos_latency_us 0 the haltpoll governor polls for as long as a CPU is '
-                                     'idle: the poll window set here takes effect only once the PM QoS holder is gone')
+                                     'idle: the poll window of %s ns set here caps nothing until the PM QoS holder is '
+                                     'gone' % window)
 
     def _warn_lower_limit(self, request):
         """Another holder of /dev/cpu_dma_latency asking for less than ``request`` wins: the kernel keeps the lowest

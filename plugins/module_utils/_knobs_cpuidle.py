@@ -43,6 +43,8 @@ FAMILIES = (
 #   maximum to 0 to stop polling);
 # * grow runs from 1 (the window stays at grow_start) to 16; shrink from 0 (back to no polling at once) to 16.
 POLL_NS_MAX = 100000000
+# guest_halt_poll_ns when nothing sets it (drivers/cpuidle/governors/haltpoll.c), and KVM's halt_poll_ns on x86.
+HALTPOLL_DEFAULT_NS = 200000
 POLL_FACTOR_MAX = 16
 HALTPOLL_DIR = MODULE_DIR + '/haltpoll/parameters'
 KVM_MODULE_DIR = MODULE_DIR + '/kvm'

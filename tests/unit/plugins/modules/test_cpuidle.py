@@ -321,16 +321,21 @@ def test_check_mode_diff_shows_the_modprobe_line(cpu_host):
     assert not host.exists(MODPROBE) and host.value(KVM_NS) == '200000'
 
 
-@pytest.mark.parametrize('with_systemd, warned', [(True, True), (False, False)])
-def test_pm_qos_zero_makes_the_poll_window_moot_and_says_so(cpu_host, request, with_systemd, warned):
+@pytest.mark.parametrize('with_systemd, window, warned', [
+    (True, 50000, True),
+    # Without systemd no holder runs, so the window does act.
+    (False, 50000, False),
+    # A window at the kernel's default (balanced's, inherited by aggressive) caps nothing and loses nothing.
+    (True, 200000, False),
+])
+def test_pm_qos_zero_makes_a_capping_poll_window_moot_and_says_so(cpu_host, request, with_systemd, window, warned):
     host = cpu_host(*GUEST)
     if with_systemd:
         request.getfixturevalue('systemd')(host)
     code, result = run_module(cpuidle, {'root': host.root, 'pm_qos_latency_us': 0,
-                                        'haltpoll': {'guest_halt_poll_ns': 200000}})
+                                        'haltpoll': {'guest_halt_poll_ns': window}})
     assert code == 0, result
     assert result['knobs']['cpuidle.haltpoll.guest_halt_poll_ns']['state'] == 'applied'
-    # Without systemd no holder runs, so the window does act.
     assert ('polls for as long as a CPU is idle' in str(result.get('warnings'))) is warned
 
 
