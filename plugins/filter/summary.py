@@ -116,7 +116,9 @@ def restore_summary(result):
     if not (restored or removed or files):
         outcome = 'nothing to restore: no original is recorded, and nothing of aitune.kernel is left'
     elif kept:
-        outcome = 'restored what could be put back; the baseline keeps the rest (see kept)'
+        # An IRQ that is gone or that the kernel manages now leaves the baseline: no later restore could put it back.
+        outcome = ('restored what could be put back; kept says what could not, and why (the baseline keeps those a '
+                   'later restore may still put back)')
     else:
         outcome = 'restored: every recorded original is back'
     details = {

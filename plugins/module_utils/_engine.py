@@ -28,7 +28,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
     ABSENT, INVALID, NOT_PERMITTED, REFUSED, FsError, HostFS)
 from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debugfs, KernelInfo
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    PERSIST_SYSTEMD, REGISTRY, ValidationError, subsystem_of)
+    PERSIST_SYSTEMD, REGISTRY, Location, ValidationError, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
@@ -128,7 +128,13 @@ class Engine(object):
     # -- probing -------------------------------------------------------------------------------------------------------
     def probe(self, knob):
         debugfs_reason = None
-        for location in knob.ordered_locations(self.kernel.version):
+        locations = knob.ordered_locations(self.kernel.version)
+        if knob.dynamic:
+            path, reason = knob.locate(self.fs)
+            if reason:
+                return Probe(knob, UNSUPPORTED, reason=reason)
+            locations = [Location(path)]
+        for location in locations:
             if location.on_debugfs:
                 why = self.debugfs.ensure()
                 if why:
@@ -501,7 +507,9 @@ class Engine(object):
         with self.lock() as lock:
             baseline = Baseline(self.fs)
             state = State(self.fs)
-            names = sorted(n for n in baseline.knobs() if scope == 'all' or subsystem_of(n) == scope)
+            # Knobs whose originals predate others of the same file go last (Knob.restore_last), so theirs stands.
+            names = sorted((n for n in baseline.knobs() if scope == 'all' or subsystem_of(n) == scope),
+                           key=lambda n: (lookup(n).restore_last, n))
             originals = baseline.knobs()
             created = sorted((p for p, e in baseline.dirs().items() if scope in ('all', e['subsystem'])), reverse=True)
             report.dirs = {path: 'removed' for path in created if self.fs.lexists(path)}
@@ -510,8 +518,9 @@ class Engine(object):
                 # back only once no child cgroup uses it any more.
                 for path in created:
                     self._remove_created_dir(path, baseline, report)
-            for name in names:
-                self._restore_knob(name, originals, report)
+            # The originals that leave the baseline: those put back, and those nothing can ever put back (the kernel
+            # manages that IRQ now, or it is gone): keeping them would leave the baseline behind for good.
+            settled = [name for name in names if self._restore_knob(name, originals, report)]
             params_before = state.cmdline_params()
             state.drop_subsystem(scope)
             state.drop_subsystem(RECORD_OWNER)
@@ -529,9 +538,8 @@ class Engine(object):
                             for directory in (baseline.files().get(path) or {}).get('missing_dirs') or ()]
             report.actions = self._write_files(targets, baseline)
             report.dirs.update((directory, 'removed') for directory in created_with if not self.fs.lexists(directory))
-            for name in names:
-                if report.knobs[name]['state'] == APPLIED:
-                    baseline.forget_knob(name)
+            for name in settled:
+                baseline.forget_knob(name)
             rendered = set(targets) | set(baseline.files())
             for path in rendered:
                 if path in baseline.files() and self._file_is_original(path, baseline):
@@ -573,13 +581,26 @@ class Engine(object):
             report.dirs[STATE_DIR] = 'removed'
 
     def _restore_knob(self, name, originals, report):
+        """Put one original back. Returns True when its baseline entry is done with: put back, or never to be."""
         record = originals[name]
         knob = lookup(name)
-        path, original = record['path'], record['value']
+        original = record['value']
         if original is None:
             # The file came with a directory this collection created (a cgroup); it goes when the directory goes.
-            report.record(name, APPLIED, path=path, desired=None, reason='removed with its directory')
-            return
+            report.record(name, APPLIED, path=record['path'], desired=None, reason='removed with its directory')
+            return True
+        # The file is found again where the knob says (an IRQ by its identity); one that cannot be found is never
+        # written, least of all at the recorded path, which may belong to something else now.
+        path, lost = knob.locate(self.fs, record['path'], record['recorded'])
+        if lost:
+            report.record(name, UNSUPPORTED, path=record['path'], desired=original, reason='cannot restore: %s' % lost)
+            return True
+        final = self._put_back(knob, path, original, originals, report)
+        return final or report.knobs[name]['state'] == APPLIED
+
+    def _put_back(self, knob, path, original, originals, report):
+        """Read, write and read back one original. Returns True where the kernel's refusal is final (Knob.refused)."""
+        name = knob.name
         try:
             current = knob.current(self.fs.read(path))
         except FsError as exc:
@@ -591,26 +612,34 @@ class Engine(object):
                 # cgroup starts from the kernel default, so nothing is left to put back.
                 report.record(name, APPLIED, path=path, desired=original, reason='its cgroup is gone, and the value '
                                                                                  'with it')
-                return
-            report.record(name, state, path=path, previous=None, desired=original,
-                          reason='cannot restore: %s' % exc)
-            return
+                return False
+            reason, final = knob.refused(self.fs, path, exc)
+            report.record(name, state, path=path, previous=None, desired=original, reason=reason)
+            return final
         pair_original = originals.get(knob.pair, {}).get('value') if knob.pair else None
         if knob.pair and original == '0' and pair_original not in (None, '0'):
             # The kernel zeroes this half when the other half is written; writing 0 here would be refused.
             report.record(name, APPLIED, path=path, previous=current, desired=original, value=current,
                           reason='restored through %s' % knob.pair)
-            return
+            return False
         report.add(Probe(knob, APPLIED, path, raw=current), original)
-        if current == original or self.check_mode:
-            return
+        # A file the kernel made read-only refuses as probe() says it would, in check mode too; as root, the write
+        # itself might not.
+        read_only = self._read_only_reason(path) if current != original else None
+        if current == original or (self.check_mode and not read_only):
+            return False
         try:
+            if read_only:
+                raise FsError(NOT_PERMITTED, path, read_only)
             self.fs.write_value(path, original)
         except FsError as exc:
-            report.outcome(name, NOT_PERMITTED_STATE, reason='cannot restore: %s' % exc)
-            return
+            reason, final = knob.refused(self.fs, path, exc)
+            report.record(name, NOT_PERMITTED_STATE, path=path, previous=current, desired=original, value=current,
+                          reason=reason)
+            return final
         self._read_back(knob, path, original, current, report)
         failpoint('after_restore_write')
+        return False
 
     def _remove_created_dir(self, path, baseline, report):
         """Remove a directory the collection created. A cgroup still holding tasks hands them to the nearest ancestor
@@ -654,8 +683,16 @@ class Engine(object):
                              'live': 'absent' if before is None else 'changed'}
         for name, entry in state.knobs().items():
             knob = lookup(name)
+            path, lost = knob.locate(self.fs, entry['path'], entry['applied_at'])
+            if lost:
+                if knob.dynamic:
+                    # What it names is gone or ambiguous now: the setting is in force nowhere, and the reason says why.
+                    drifted[name] = {'desired': entry['value'], 'live': None, 'reason': lost}
+                # A recorded path that no longer means the same file (an IRQ number from an earlier boot): there is
+                # nothing to compare it with.
+                continue
             try:
-                live = knob.current(self.fs.read(entry['path']))
+                live = knob.current(self.fs.read(path))
             except FsError as exc:
                 live = None
                 if exc.kind == NOT_PERMITTED:

@@ -163,8 +163,11 @@ def changes_facts(fs):
 def _changed_knobs(fs, baseline):
     knobs = {}
     for name, record in sorted(baseline.knobs().items()):
+        knob = lookup(name)
+        # Read where the knob is now (an IRQ by its identity), not at a path that may name another IRQ this boot.
+        path, lost = knob.locate(fs, record['path'], record['recorded'])
         try:
-            live = lookup(name).current(fs.read(record['path']))
+            live = 'unknown: %s' % lost if lost else knob.current(fs.read(path))
         except FsError as exc:
             live = None if exc.kind == ABSENT else 'unreadable: %s' % exc
         knobs[name] = {'subsystem': subsystem_of(name), 'original': record['value'], 'live': live}

@@ -12,8 +12,10 @@ within seconds), else through a oneshot systemd unit that re-applies the affinit
 
 Knob families (a knob's name alone rebuilds it, for restore and drift):
 
-* ``irq.<N>.affinity``: ``/proc/irq/<N>/smp_affinity_list``, a CPU list. Live only: IRQ numbers change across boots,
-  so the boot-time re-application works from device names, never from numbers.
+* ``irq.<identity>.affinity``: ``/proc/irq/<N>/smp_affinity_list`` of the IRQ that has that identity now (its action
+  names, qualified by its device where they are not enough; _knobs_irq.IrqTable), a CPU list. Live only: the
+  boot-time re-application works from device names too, never from numbers.
+* ``irq.<N>.affinity``: the numbered form earlier versions recorded; restored only within the boot that recorded it.
 * ``irq.default_affinity``: ``/proc/irq/default_smp_affinity``, the mask IRQs requested later start with.
 * ``workqueue.cpumask``: ``/sys/devices/virtual/workqueue/cpumask``, where unbound kernel workers may run.
 """
@@ -35,7 +37,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     ValidationError, shown)
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import UNIT_DIR
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs_irq import (
-    DEFAULT_AFFINITY_KNOB, IRQ_DIR, WORKQUEUE_KNOB, irq_affinity_knob)
+    DEFAULT_AFFINITY_KNOB, IRQ_DIR, WORKQUEUE_KNOB, IrqTable, affinity_irq, identity_name, refusal_reason)
 from ansible_collections.aitune.kernel.plugins.module_utils._report import UNSUPPORTED
 from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
 
@@ -63,30 +65,23 @@ PERSIST_NO = 'none'
 # the boot unit matches with the latter, so nothing here may need quoting there.
 DEVICE_GLOB = re.compile(r'^[A-Za-z0-9_.:@+*?\[\]-]{1,64}$')
 
-MANAGED_REASON = ('kernel-managed IRQ: the kernel sets the affinity of this IRQ itself and refuses changes from user '
-                  'space (NVMe and other multi-queue drivers spread their per-queue IRQs this way; per-CPU and '
-                  'IRQF_NOBALANCING IRQs cannot be moved either). To keep managed IRQs off the latency CPUs, boot '
-                  'with isolcpus=managed_irq,<latency CPUs>')
-
-
-_AFFINITY_PATH = re.compile(r'^/proc/irq/(\d+)/smp_affinity(?:_list)?$')
-
 
 class IrqHostFS(HostFS):
     """HostFS that tells a refused IRQ affinity write for what it is.
 
     The kernel answers a write to the affinity of an IRQ it does not let user space move with EIO (kernel-managed,
-    per-CPU and IRQF_NOBALANCING IRQs; kernels since 6.x make those files read-only instead), and a move its interrupt
-    chip cannot make with EINVAL or ENOSPC. The engine treats those errors as fatal for any knob; for an IRQ they are
-    the kernel's answer about that one IRQ, so they become not_permitted with the reason, and the run goes on.
+    per-CPU and IRQF_NOBALANCING IRQs), and a move its interrupt chip cannot make with EINVAL or ENOSPC. The engine
+    treats those errors as fatal for any knob; for an IRQ they are the kernel's answer about that one IRQ, so they
+    become not_permitted with the reason for that kind of IRQ (_knobs_irq.refusal_reason), and the run goes on.
     """
 
     def write_value(self, path, value):
         try:
             super(IrqHostFS, self).write_value(path, value)
         except FsError as exc:
-            if exc.kind in (IO_ERROR, INVALID) and _AFFINITY_PATH.match(path):
-                raise FsError(NOT_PERMITTED, path, '%s (%s)' % (MANAGED_REASON, exc))
+            irq = affinity_irq(path)
+            if exc.kind in (IO_ERROR, INVALID) and irq is not None:
+                raise FsError(NOT_PERMITTED, path, '%s (%s)' % (refusal_reason(self, irq, exc), exc))
             raise
 
 
@@ -242,16 +237,25 @@ class IrqPlan(object):
         self.warnings = []
         if self.globs and not self.matched:
             self.warnings.append('devices %s matched no IRQ in /proc/interrupts' % ', '.join(self.globs))
+        # Each matched IRQ by its identity, the name that finds it again after its number moved; an IRQ that has
+        # none (a name a knob cannot carry, twins nothing tells apart) is unsupported with the reason.
+        self.knob_names = {}
+        unnamed = {}
+        for irq, (identity, reason) in sorted(IrqTable(fs).identities(self.matched).items()):
+            if identity is None:
+                unnamed['irq.%d.affinity' % irq] = reason
+            else:
+                self.knob_names[irq] = identity_name(identity)
 
-        names = [irq_affinity_knob(irq).name for irq in self.matched]
+        names = sorted(self.knob_names.values())
         names += [knob.name for knob, wanted in ((DEFAULT_AFFINITY_KNOB, default_affinity), (WORKQUEUE_KNOB, workqueue))
                   if wanted]
         self.desired = {}
-        self.unsupported = {}
+        self.unsupported = dict(unnamed)
         self.files = {}
         self.persistence = PERSIST_NO
         if no_steering:
-            self.unsupported = dict.fromkeys(names, no_steering)
+            self.unsupported.update(dict.fromkeys(names, no_steering))
             self.persistent = False
             return
         if self.globs or default_affinity or workqueue:
@@ -262,7 +266,7 @@ class IrqPlan(object):
 
         cpulist = format_cpulist(self.housekeeping)
         mask = format_cpumask(self.housekeeping, self.width)
-        self.desired = {irq_affinity_knob(irq).name: cpulist for irq in self.matched}
+        self.desired = dict.fromkeys(self.knob_names.values(), cpulist)
         if default_affinity:
             self.desired[DEFAULT_AFFINITY_KNOB.name] = mask
         if workqueue:
@@ -292,17 +296,18 @@ class IrqPlan(object):
         return self.fs.read_optional(path) or ''
 
     def explain(self, report):
-        """Give refused IRQs their reason, and return the ``irqs`` result: per IRQ, its devices and affinities."""
+        """Give refused IRQs their reason, and return the ``irqs`` result: per IRQ number (as this run found it), its
+        devices, the knob that names it, and its affinities."""
         irqs = {}
         for irq, names in self.matched.items():
-            name = irq_affinity_knob(irq).name
+            name = self.knob_names.get(irq, 'irq.%d.affinity' % irq)
             entry = report.knobs.get(name)
             if entry is None:
                 continue
             if entry['state'] == 'not_permitted' and self._read_only(entry['path']):
-                entry['reason'] = '%s (%s is read-only)' % (MANAGED_REASON, entry['path'])
+                entry['reason'] = '%s (%s is read-only)' % (refusal_reason(self.fs, irq), entry['path'])
             effective = self.fs.read_optional('%s/%d/effective_affinity_list' % (IRQ_DIR, irq))
-            irqs[str(irq)] = {'devices': names, 'before': entry['previous'], 'after': entry['value'],
+            irqs[str(irq)] = {'devices': names, 'knob': name, 'before': entry['previous'], 'after': entry['value'],
                               'state': entry['state'], 'effective': effective.strip() if effective else None}
         return irqs
 

@@ -30,6 +30,18 @@ PERSIST_NONE = None
 # Dotted abstract names; later segments may carry '-' for device, unit and cgroup names. No '/' and no empty segment,
 # so a name can never be a path or climb out of one.
 KNOB_NAME = re.compile(r'^[a-z][a-z0-9_]*(\.[A-Za-z0-9_-]+)+$')
+# The one wider form: an IRQ known by its identity (_knobs_irq), whose action names carry '.', ':', '@', '[' and ']',
+# and whose qualifier adds '~', '#' and ','. The fixed suffix ends the name, so the middle may hold dots; the family's
+# own pattern in _knobs_irq is the strict one, and no name may hold '/' or '..' (valid_knob_name).
+IDENTITY_KNOB_NAME = re.compile(r'^irq\.[A-Za-z0-9_][A-Za-z0-9_.:@+,~#\[\]-]{0,400}\.affinity$')
+
+
+def valid_knob_name(name):
+    """Whether ``name`` has the form of a knob name: never a path, never a climb out of one."""
+    return isinstance(name, str) and bool(KNOB_NAME.match(name) or IDENTITY_KNOB_NAME.match(name)) \
+        and '/' not in name and '..' not in name
+
+
 INT64_MAX = (1 << 63) - 1
 # Where the kernel shows a module's parameters, built in or loaded: /sys/module/<module>/parameters/<parameter>. The
 # names are C identifiers, so the modprobe.d line made from them cannot carry anything else.
@@ -202,7 +214,7 @@ class Knob(object):
     """One tunable. ``option`` is the module option that sets it; ``absent_note`` explains why a kernel may lack it."""
 
     def __init__(self, name, option, validator, locations, persist, description, absent_note=None, pair=None):
-        if not KNOB_NAME.match(name):
+        if not valid_knob_name(name):
             raise ValueError('invalid knob name %r' % name)
         self.name = name
         self.subsystem = subsystem_of(name)
@@ -215,9 +227,28 @@ class Knob(object):
         # The other half of a ratio/bytes pair: writing one makes the kernel zero the other (vm.dirty_*).
         self.pair = pair
 
+    # A knob whose file is found on the host at each run (an IRQ known by its identity, whose number changes across
+    # boots), not given by its locations: the engine asks locate() before probing, restoring and reading back.
+    dynamic = False
+    # A knob whose recorded original, where another knob names the same file, is the older one (the numbered IRQ knobs
+    # of earlier versions): restore writes it after the others, so the older original is what the file ends with.
+    restore_last = False
+
     def ordered_locations(self, version):
         matching = [loc for loc in self.locations if loc.matches(version)]
         return matching + [loc for loc in self.locations if loc not in matching]
+
+    def locate(self, fs, recorded_path=None, recorded_at=None):
+        """The knob's file on the host now: ``(path, None)``, or ``(None, reason)`` where the setting can no longer be
+        found there and nothing may be written for it. ``recorded_path`` and ``recorded_at`` are what a baseline or
+        state entry recorded (for a fixed file, the path to use)."""
+        return recorded_path, None
+
+    def refused(self, fs, path, error):
+        """Why the kernel refused to put this knob's original back (``error``, an FsError from the write), and whether
+        that refusal is final: ``(reason, final)``. A final refusal leaves nothing a later restore could do, so the
+        original is dropped; any other keeps it for the next restore."""
+        return 'cannot restore: %s' % error, False
 
     def canonical(self, value, raw_current=None):
         return self.validator.canonical(self.name, value, raw_current)

@@ -16,7 +16,7 @@ __metaclass__ = type
 from ansible_collections.aitune.kernel.plugins.module_utils import (
     _knobs_block, _knobs_cgroup, _knobs_cpufreq, _knobs_cpuidle, _knobs_irq)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
-    HUGEPAGE_FAMILIES, KNOB_NAME, REGISTRY, ValidationError)
+    HUGEPAGE_FAMILIES, REGISTRY, ValidationError, valid_knob_name)
 
 # The knobs that exist once per host, by name.
 FIXED = dict(REGISTRY)
@@ -27,7 +27,7 @@ FAMILIES = (HUGEPAGE_FAMILIES + _knobs_cpufreq.FAMILIES + _knobs_cpuidle.FAMILIE
 
 def lookup(name):
     """The knob named ``name``: a fixed one, or one a family makes from the name."""
-    if not isinstance(name, str) or not KNOB_NAME.match(name) or '/' in name or '..' in name:
+    if not valid_knob_name(name):
         raise ValidationError('invalid knob name %r' % (name,))
     if name in FIXED:
         return FIXED[name]

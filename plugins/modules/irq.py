@@ -15,10 +15,27 @@ description:
   - Moves the IRQs of the devices named by O(devices) onto the housekeeping CPUs by writing
     C(/proc/irq/<N>/smp_affinity_list), and reads each one back. The other online CPUs are the latency CPUs, left to
     the latency-critical work.
+  - Each IRQ is known by its identity, not by its number, because IRQ numbers move across a reboot whenever drivers
+    built as modules load in another order. Its knob is C(irq.<identity>.affinity), where the identity is the IRQ's
+    action names as C(/proc/interrupts) shows them (sorted and joined with C(,) for a shared IRQ), such as
+    C(irq.nvme0q2.affinity) or C(irq.virtio0-input.0.affinity). Where other IRQs of the host have the same actions,
+    C(~) and the PCI device whose MSI vector it is (else its interrupt chip) follow, and C(#) with its hardware IRQ
+    number where that is still not enough, as in C(irq.xhci_hcd~0000:00:14.0.affinity) or
+    C(irq.i8042~IO-APIC#12.affinity). RV(irqs) shows each IRQ's number in this boot and its knob.
+  - Every run (apply, M(aitune.kernel.restore), the drift M(aitune.kernel.tuning_facts) reports) finds the IRQ with
+    that identity again. An identity that no IRQ has any more (its device is gone, its driver is not loaded), or that
+    several IRQs have, is never written to any IRQ; it is reported V(unsupported) with a reason naming it, and
+    restore takes its original out of the baseline. An IRQ whose action names hold other characters (a blank, as in
+    C(PCIe PME)) has no identity and is reported V(unsupported) under C(irq.<N>.affinity).
+  - Knobs C(irq.<N>.affinity), by number, are what earlier versions recorded. Restore still puts them back within the
+    boot that recorded them (the baseline's time against C(btime) in C(/proc/stat)); one recorded in an earlier boot
+    is reported V(unsupported), because the number may belong to another device now, and nothing is written.
   - Kernel-managed IRQs (the per-queue IRQs of NVMe and other multi-queue drivers on most kernels), per-CPU IRQs and
-    IRQs the kernel does not balance cannot be moved from user space. The kernel makes their affinity file read-only
-    or refuses the write; they are reported V(not_permitted) with the reason "kernel-managed IRQ" and the run goes on.
-    C(isolcpus=managed_irq,<latency CPUs>) on the kernel command line is what keeps them off the latency CPUs.
+    IRQs requested with C(IRQF_NOBALANCING) (the timer on IRQ 0) cannot be moved from user space. The kernel makes
+    their affinity file read-only or refuses the write; they are reported V(not_permitted) and the run goes on. The
+    reason tells which kind the IRQ is, from the flags in debugfs C(/sys/kernel/debug/irq/irqs/<N>) where it is
+    readable, else from what the IRQ is (an MSI vector that refuses is most likely managed). Only for managed IRQs is
+    C(isolcpus=managed_irq,<latency CPUs>) on the kernel command line the way to keep them off the latency CPUs.
   - With O(default_affinity), also sets C(/proc/irq/default_smp_affinity), the affinity IRQs requested later start
     with. With O(workqueue), also sets C(/sys/devices/virtual/workqueue/cpumask), so unbound kernel workers stay off
     the latency CPUs. Both persist as C(w) lines in C(/etc/tmpfiles.d/aitune.conf).
@@ -88,8 +105,8 @@ options:
 notes:
   - In check mode a managed IRQ whose affinity file the kernel keeps writable (older kernels) is reported as changing; the
     kernel only refuses it at the real write.
-  - Where irqbalance runs, it owns the exact placement within the housekeeping CPUs, so C(irq.<N>.affinity) may later
-    differ from what this module wrote while staying on housekeeping CPUs.
+  - Where irqbalance runs, it owns the exact placement within the housekeeping CPUs, so an C(irq.<identity>.affinity)
+    may later differ from what this module wrote while staying on housekeeping CPUs.
   - IRQs that drivers request after boot (some network drivers do on link up) follow O(default_affinity), or
     irqbalance where it runs.
 '''
@@ -115,13 +132,14 @@ EXAMPLES = r'''
 
 RETURN = r'''
 knobs:
-  description: Outcome per knob (C(irq.<N>.affinity), C(irq.default_affinity), C(workqueue.cpumask)), each with
-    C(state), C(path), C(previous), C(desired), C(value), C(reason) and C(changed).
+  description: Outcome per knob (C(irq.<identity>.affinity), C(irq.default_affinity), C(workqueue.cpumask)), each
+    with C(state), C(path) (the IRQ's file in this boot), C(previous), C(desired), C(value), C(reason) and
+    C(changed).
   returned: always
   type: dict
   sample:
-    irq.24.affinity: {state: applied, path: /proc/irq/24/smp_affinity_list, previous: 0-7, desired: '0,4',
-                      value: '0,4', reason: null, changed: true}
+    irq.nvme0q0.affinity: {state: applied, path: /proc/irq/24/smp_affinity_list, previous: 0-7, desired: '0,4',
+                           value: '0,4', reason: null, changed: true}
 applied:
   description: Knobs whose live value now equals the requested one.
   returned: always
@@ -136,13 +154,16 @@ not_permitted:
   description: Requested knobs the kernel refused, with the reason; kernel-managed IRQs among them.
   returned: always
   type: dict
-  sample: {irq.25.affinity: 'kernel-managed IRQ: the kernel sets the affinity of this IRQ itself ...'}
+  sample: {irq.nvme0q1.affinity: 'kernel-managed IRQ: the kernel spreads the IRQs of multi-queue devices ...',
+           irq.timer.affinity: 'the timer IRQ: requested with IRQF_NOBALANCING and IRQF_TIMER ...'}
 irqs:
-  description: Per matched IRQ number, its C(devices) (action names), its affinity C(before) and C(after) the run,
-    the knob C(state), and the C(effective) affinity the kernel reports (the CPUs it really delivers to).
+  description: Per matched IRQ number in this boot, its C(devices) (action names), the C(knob) that names it by
+    identity, its affinity C(before) and C(after) the run, the knob C(state), and the C(effective) affinity the kernel
+    reports (the CPUs it really delivers to).
   returned: always
   type: dict
-  sample: {'24': {devices: [nvme0q0], before: 0-7, after: '0,4', state: applied, effective: '0'}}
+  sample: {'24': {devices: [nvme0q0], knob: irq.nvme0q0.affinity, before: 0-7, after: '0,4', state: applied,
+                  effective: '0'}}
 housekeeping_cpus:
   description: The CPUs the IRQs were steered onto.
   returned: always

@@ -72,11 +72,15 @@ applied:
   elements: str
 unsupported:
   description: Recorded knobs that are gone from the running kernel (for example after booting another kernel); their
-    originals stay in the baseline.
+    originals stay in the baseline. An IRQ whose identity no IRQ or several IRQs have now, or one recorded by number
+    in an earlier boot, is here too with the reason, and nothing is written for it; its original leaves the baseline,
+    as nothing could put it back later.
   returned: always
   type: dict
+  sample: {irq.mlx5_comp0@pci:0000:3b:00.2.affinity: 'cannot restore: IRQ mlx5_comp0@pci:0000:3b:00.2 is gone ...'}
 not_permitted:
-  description: Recorded knobs the kernel would not let the module put back; their originals stay in the baseline.
+  description: Recorded knobs the kernel would not let the module put back; their originals stay in the baseline,
+    except those of IRQs the kernel manages now or does not let user space move, which it never will.
   returned: always
   type: dict
 dirs:

@@ -166,7 +166,8 @@ ansible_facts:
               baseline (not root).
             - C(baseline), its path (null when nothing is recorded), and C(recorded), when it was started.
             - C(knobs), per setting the collection changed, its C(subsystem), C(original) (the value before the first
-              change) and C(live) value (null when the kernel no longer has it).
+              change) and C(live) value (null when the kernel no longer has it; V(unknown) with the reason for an IRQ
+              that cannot be found again, as restore would report it).
             - C(files), per file it wrote, C(original) (V(present) or V(absent)) and C(live) (V(absent), V(as
               original), V(as aitune.kernel wrote it) or V(changed since aitune.kernel wrote it)).
             - C(dirs), per directory it created (cgroups without systemd), its C(subsystem) and whether it is
@@ -181,7 +182,8 @@ ansible_facts:
             dirs: {/sys/fs/cgroup/cpu/aitune-latency: {subsystem: cgroup, live: present}}
         drift:
           description: Knobs whose live value differs from the one last applied, with C(desired) and C(live); null
-            when the user cannot read the collection's state (not root).
+            when the user cannot read the collection's state (not root). An IRQ knob whose identity no IRQ or several
+            IRQs have now has C(live) null and a C(reason).
           type: dict
           returned: when gathered
         reboot_required:

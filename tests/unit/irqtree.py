@@ -16,6 +16,8 @@ __metaclass__ = type
 
 import errno
 import os
+import re
+import shutil
 
 import yaml
 
@@ -95,6 +97,60 @@ def render_interrupts(spec):
     return '\n'.join(lines) + '\n'
 
 
+# Where a PCI device's directory really is; /sys/bus/pci/devices/<address> is a symlink to it (irq_host makes them).
+PCI_PARENT = '/sys/devices/pci0000:00'
+PCI_DEVICES = '/sys/bus/pci/devices'
+
+
+def pci_address(chip):
+    """The PCI device of an MSI vector from its chip name: since 6.2 each device has its own MSI domain, whose chip
+    is named PCI-MSI-<address> or PCI-MSIX-<address> (drivers/pci/msi/irqdomain.c); None for any other chip."""
+    match = re.match(r'^PCI-MSIX?-(.+)$', chip)
+    return match.group(1) if match else None
+
+
+def msi_vectors(spec):
+    """``{PCI address: [(irq, "msi" or "msix")]}``: what each device's msi_irqs directory lists."""
+    devices = {}
+    for row in spec['irqs']:
+        address = pci_address(row['chip'])
+        if address:
+            kind = 'msix' if row['chip'].startswith('PCI-MSIX') else 'msi'
+            devices.setdefault(address, []).append((row['irq'], kind))
+    return devices
+
+
+def sys_irq_files(row, nr_cpus):
+    """/sys/kernel/irq/<N>/ of one row, as kernel/irq/irqdesc.c shows it: the chip, the hwirq number, the flow
+    handler's name, the trigger type, the actions joined with "," and the per-CPU counts."""
+    base = '/sys/kernel/irq/%d/' % row['irq']
+    number, _sep, flow = row['hwirq'].partition('-')
+    counts = ','.join(str(1000 + row['irq']) if cpu in read_list(row['effective']) else '0' for cpu in range(nr_cpus))
+    return {base + 'chip_name': row['chip'] + '\n', base + 'hwirq': number + '\n', base + 'name': flow + '\n',
+            base + 'type': ('level' if flow == 'fasteoi' else 'edge') + '\n', base + 'wakeup': 'disabled\n',
+            base + 'actions': ','.join(row['names']) + '\n', base + 'per_cpu_count': counts + '\n'}
+
+
+def knob_names(spec):
+    """``{irq: knob name}`` for the IRQs of ``spec`` with actions, by the naming rule the irq module documents: the
+    sorted actions; where other IRQs have the same, "~" and the PCI device (else the chip), then "#" and the hwirq
+    number where that is still not enough. IRQs whose names cannot be told are left out."""
+    # An action name with any other character (a blank, as in "PCIe PME") gives its IRQ no name.
+    rows = [row for row in spec['irqs']
+            if row['names'] and all(re.match(r'^[A-Za-z0-9_][A-Za-z0-9_.:@+\[\]-]*$', name) for name in row['names'])]
+    names = {}
+    for row in rows:
+        actions = ','.join(sorted(row['names']))
+        twins = [other for other in rows if sorted(other['names']) == sorted(row['names']) and other is not row]
+        where = pci_address(row['chip']) or row['chip']
+        if twins:
+            if any((pci_address(other['chip']) or other['chip']) == where for other in twins):
+                where += '#' + row['hwirq'].partition('-')[0]
+            actions += '~' + where
+        names[row['irq']] = 'irq.%s.affinity' % actions
+    return names
+
+
 def tree_files(spec, overrides=None):
     """The files of the IRQ part of the tree, for FakeHost(files=...)."""
     nr_cpus = spec['cpus']
@@ -118,6 +174,10 @@ def tree_files(spec, overrides=None):
         files[base + 'effective_affinity'] = kernel_mask(effective, nr_cpus) + '\n'
         files[base + 'affinity_hint'] = kernel_mask(set(), nr_cpus) + '\n'
         files[base + 'node'] = '0\n'
+        files.update(sys_irq_files(row, nr_cpus))
+    for address, vectors in msi_vectors(spec).items():
+        for irq, kind in vectors:
+            files['%s/%s/msi_irqs/%d' % (PCI_PARENT, address, irq)] = kind + '\n'
     files.update(overrides or {})
     return files
 
@@ -179,6 +239,41 @@ def reshape(spec, nodes):
     return dict(spec, cpus=max(cpus) + 1, nodes=list(nodes), irqs=rows)
 
 
+def install_irqs(host, spec, managed):
+    """What files alone cannot say: the action directories of /proc/irq/<N>/, the PCI devices' symlinks and how the
+    kernel refuses moves of managed and fixed IRQs."""
+    os.makedirs(host.path(PCI_DEVICES), exist_ok=True)
+    for address in msi_vectors(spec):
+        link = host.path('%s/%s' % (PCI_DEVICES, address))
+        if not os.path.lexists(link):
+            os.symlink('../../../devices/pci0000:00/%s' % address, link)
+    for row in spec['irqs']:
+        for action in row['names']:
+            os.makedirs(host.path('/proc/irq/%d/%s' % (row['irq'], action)))
+        for leaf in ('smp_affinity_list', 'smp_affinity'):
+            path = '/proc/irq/%d/%s' % (row['irq'], leaf)
+            if row.get('managed') and managed == 'readonly':
+                os.chmod(host.path(path), 0o444)
+            elif row.get('managed') or row.get('fixed'):
+                host.kernel.reject[path] = errno.EIO
+
+
+def reboot(host, spec, managed='readonly'):
+    """Boot ``host`` again with the IRQs of ``spec``: another order of module loading gives the same devices other
+    numbers (and a device may be gone or come twice). Every IRQ starts over at its affinity in ``spec``; the rest of
+    the tree (the collection's state under /var/lib/aitune, /etc) stays, as it does across a reboot."""
+    for top in ('/proc/irq', '/sys/kernel/irq', PCI_PARENT, PCI_DEVICES):
+        if os.path.lexists(host.path(top)):
+            shutil.rmtree(host.path(top))
+    host.kernel.reject = {path: code for path, code in host.kernel.reject.items() if not path.startswith('/proc/irq/')}
+    files = tree_files(spec)
+    for path, content in files.items():
+        if path.startswith(('/proc/irq/', '/sys/kernel/irq/', PCI_PARENT)) or path == '/proc/interrupts':
+            host.write(path, content)
+    install_irqs(host, spec, managed)
+    host.irq_spec = spec
+
+
 def irq_host(make_host, name='irq_numa2', managed='readonly', kernel='6.12', overrides=None, shape=None):
     """A fake host with the IRQs of ``fixtures/trees/<name>.yml``, or with its IRQs on the CPUs of ``shape`` (the CPU
     list of each NUMA node; see reshape).
@@ -190,15 +285,7 @@ def irq_host(make_host, name='irq_numa2', managed='readonly', kernel='6.12', ove
     if shape is not None:
         spec = reshape(spec, shape)
     host = make_host(kernel, nodes=len(spec['nodes']), files=tree_files(spec, overrides))
-    for row in spec['irqs']:
-        for action in row['names']:
-            os.makedirs(host.path('/proc/irq/%d/%s' % (row['irq'], action)))
-        for leaf in ('smp_affinity_list', 'smp_affinity'):
-            path = '/proc/irq/%d/%s' % (row['irq'], leaf)
-            if row.get('managed') and managed == 'readonly':
-                os.chmod(host.path(path), 0o444)
-            elif row.get('managed') or row.get('fixed'):
-                host.kernel.reject[path] = errno.EIO
+    install_irqs(host, spec, managed)
     kernel_side = IrqKernel(host, spec)
     host.kernel.handlers.update({
         '/smp_affinity_list': kernel_side.irq_affinity,

@@ -33,6 +33,12 @@ UNIT = '/etc/systemd/system/aitune-irq-affinity.service'
 # Movable IRQs of the fixture that nvme* and mlx5* match, and the managed ones they match too.
 MOVABLE = ('24', '30', '31')
 MANAGED = ('25', '26')
+# The knob of each IRQ of fixtures/trees/irq_numa2.yml and irq_small.yml: named after its actions, not its number.
+NUMA2 = {'0': 'irq.timer.affinity', '24': 'irq.nvme0q0.affinity', '25': 'irq.nvme0q1.affinity',
+         '26': 'irq.nvme0q2.affinity', '30': 'irq.mlx5_async0@pci:0000:3b:00.2.affinity',
+         '31': 'irq.mlx5_comp0@pci:0000:3b:00.2.affinity'}
+SMALL = {24: 'irq.virtio0-config.affinity', 25: 'irq.virtio0-input.0.affinity', 26: 'irq.virtio0-output.0.affinity',
+         27: 'irq.nvme0q0.affinity', 28: 'irq.nvme0q1.affinity', 29: 'irq.nvme0q2.affinity'}
 # Debian bookworm's /etc/default/irqbalance, shortened.
 DEBIAN_STOCK = """# irqbalance is a daemon process that distributes interrupts across
 # CPUs on SMP systems.  The default is to rebalance once every 10
@@ -81,16 +87,17 @@ def test_steers_matched_irqs_reads_back_and_restores(make_host, managed):
     assert code == 0, result
     assert result['changed'] is True
     assert result['housekeeping_cpus'] == '0,4' and result['latency_cpus'] == '1-3,5-7'
-    assert result['applied'] == ['irq.%s.affinity' % irq for irq in MOVABLE]
+    assert result['applied'] == sorted(NUMA2[irq] for irq in MOVABLE)
     for irq in MOVABLE:
         assert affinity(host, irq) == '0,4'
         assert result['irqs'][irq]['before'] == '0-7' and result['irqs'][irq]['after'] == '0,4'
+        assert result['irqs'][irq]['knob'] == NUMA2[irq]
         assert result['irqs'][irq]['effective'] == '0'
     assert result['irqs']['30']['devices'] == ['mlx5_async0@pci:0000:3b:00.2']
     # Managed IRQs keep their spread, and say why.
-    assert sorted(result['not_permitted']) == ['irq.%s.affinity' % irq for irq in MANAGED]
+    assert sorted(result['not_permitted']) == [NUMA2[irq] for irq in MANAGED]
     for irq in MANAGED:
-        assert result['not_permitted']['irq.%s.affinity' % irq].startswith('kernel-managed IRQ')
+        assert result['not_permitted'][NUMA2[irq]].startswith('kernel-managed IRQ')
         assert result['irqs'][irq]['state'] == 'not_permitted'
     assert affinity(host, 25) == '0-3' and affinity(host, 26) == '4-7'
     # IRQs of other devices, and the default affinity, are left alone.
@@ -112,8 +119,8 @@ def test_eio_from_the_kernel_is_not_permitted_not_a_crash(make_host):
     code, result = steer(host, devices=['nvme0q2', 'timer'])
     assert code == 0, result
     assert result['applied'] == []
-    assert 'Input/output error' in result['not_permitted']['irq.26.affinity']
-    assert 'IRQF_NOBALANCING' in result['not_permitted']['irq.0.affinity']
+    assert 'Input/output error' in result['not_permitted'][NUMA2['26']]
+    assert 'IRQF_NOBALANCING' in result['not_permitted'][NUMA2['0']]
     # The kernel was asked, and refused.
     assert ('/proc/irq/26/smp_affinity_list', '0,4') in host.kernel.writes
     assert affinity(host, 26) == '4-7' and affinity(host, 0) == '0-7'
@@ -126,11 +133,11 @@ def test_check_mode_with_diff_changes_nothing(make_host):
     assert code == 0, result
     assert result['changed'] is True
     assert host.snapshot() == before and host.kernel.writes == []
-    assert result['irqs']['24'] == {'devices': ['nvme0q0'], 'before': '0-7', 'after': '0,4', 'state': 'applied',
-                                    'effective': '3'}
+    assert result['irqs']['24'] == {'devices': ['nvme0q0'], 'knob': 'irq.nvme0q0.affinity', 'before': '0-7',
+                                    'after': '0,4', 'state': 'applied', 'effective': '3'}
     assert result['files'] == [TMPFILES]
     live = result['diff'][0]
-    assert 'irq.24.affinity: 0-7\n' in live['before'] and 'irq.24.affinity: 0,4\n' in live['after']
+    assert 'irq.nvme0q0.affinity: 0-7\n' in live['before'] and 'irq.nvme0q0.affinity: 0,4\n' in live['after']
     assert 'irq.default_affinity: 11\n' in live['after'] and 'workqueue.cpumask: 11\n' in live['after']
 
 
@@ -300,7 +307,7 @@ def test_strict_mode_refuses_managed_irqs_before_writing(make_host):
     before = host.snapshot()
     code, result = steer(host, strict=True)
     assert code == 1
-    assert 'strict mode, nothing was changed' in result['msg'] and 'irq.25.affinity' in result['msg']
+    assert 'strict mode, nothing was changed' in result['msg'] and NUMA2['25'] in result['msg']
     assert host.snapshot() == before
 
 
@@ -362,8 +369,7 @@ def test_nothing_to_steer_away_from_is_unsupported_and_writes_nothing(make_host,
     code, result = steer(host, **args)
     assert code == 0, result
     assert result['changed'] is False and result['applied'] == [] and result['files'] == []
-    assert sorted(result['unsupported']) == ['irq.%d.affinity' % irq for irq in (24, 25, 26, 27, 28, 29)] + [
-        'irq.default_affinity', 'workqueue.cpumask']
+    assert sorted(result['unsupported']) == sorted(list(SMALL.values()) + ['irq.default_affinity', 'workqueue.cpumask'])
     for reason in result['unsupported'].values():
         for word in words:
             assert word in reason
@@ -372,7 +378,7 @@ def test_nothing_to_steer_away_from_is_unsupported_and_writes_nothing(make_host,
     assert host.snapshot() == before and host.kernel.writes == []
 
     code, strict = steer(host, strict=True, **args)
-    assert code == 1 and strict['msg'].startswith('strict mode, nothing was changed: irq.24.affinity is unsupported')
+    assert code == 1 and strict['msg'].startswith('strict mode, nothing was changed: irq.default_affinity is unsupported')
     assert host.snapshot() == before
 
 
@@ -390,8 +396,10 @@ def test_knob_values_refused(name, value, raw, words):
         assert word in str(caught.value)
 
 
-@pytest.mark.parametrize('name', ['irq.x.affinity', 'irq.24', 'irq.24.affinity.extra', 'workqueue.mask',
-                                  'irq.123456.affinity'])
+@pytest.mark.parametrize('name', ['irq.24', 'irq.24.affinity.extra', 'workqueue.mask', 'irq.123456.affinity',
+                                  'irq.PCIe PME.affinity', 'irq.a/b.affinity', 'irq..affinity', 'irq.a..b.affinity',
+                                  'irq.-x.affinity', 'irq.a~b~c.affinity', 'irq.a~b#x.affinity', 'irq.a,,b.affinity',
+                                  'irq.%s.affinity' % ('x' * 65)])
 def test_unknown_irq_knob_names_are_refused(name):
     with pytest.raises(ValueError):
         lookup(name)

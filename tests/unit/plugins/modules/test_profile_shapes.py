@@ -20,7 +20,7 @@ from ansible_collections.aitune.kernel.plugins.modules import profile, restore, 
 from ansible_collections.aitune.kernel.tests.unit.cases import load_cases
 from ansible_collections.aitune.kernel.tests.unit.cgtree import FakeSystemd, install_layout
 from ansible_collections.aitune.kernel.tests.unit.fakesystemd import use_systemd
-from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host, load_spec, reshape
+from ansible_collections.aitune.kernel.tests.unit.irqtree import irq_host, knob_names, load_spec, reshape
 from ansible_collections.aitune.kernel.tests.unit.modes import mode_profile
 from ansible_collections.aitune.kernel.tests.unit.modrun import run_module
 
@@ -59,9 +59,11 @@ def effective_files(host):
 
 
 def irq_rows(case):
-    """``{knob name: row}`` of the device IRQs the mode's ``devices: ['*']`` matches on this shape."""
+    """``{knob name: row}`` of the device IRQs the mode's ``devices: ['*']`` matches on this shape: each named after
+    its actions, the two i8042 IRQs told apart by their IO-APIC pins."""
     spec = reshape(load_spec('irq_small'), case['nodes'])
-    return {'irq.%d.affinity' % row['irq']: row for row in spec['irqs'] if row['names']}
+    names = knob_names(spec)
+    return {names[row['irq']]: row for row in spec['irqs'] if row['names']}
 
 
 def tune(host, check_mode=False, **options):
