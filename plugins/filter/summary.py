@@ -127,8 +127,19 @@ def restore_summary(result):
         'removed': removed,
         'kept': kept,
         'reboot_required': bool(result.get('reboot_required')),
+        'tuned': tuned_line(result.get('tuned')),
     }
     return _lines(outcome, details, [])
+
+
+def tuned_line(tuned):
+    """What the restore asked of a running tuned, in one line; None where it asked nothing."""
+    if not isinstance(tuned, dict) or tuned.get('action') not in ('reapplied', 'would reapply', 'failed'):
+        return None
+    if tuned['action'] == 'failed':
+        return 'tuned could not be asked to apply its profile again: %s' % tuned.get('reason')
+    return '%s: %s' % (tuned.get('command'), 'tuned applied its profile again over the restored values'
+                       if tuned['action'] == 'reapplied' else 'check mode, would be run')
 
 
 class FilterModule(object):

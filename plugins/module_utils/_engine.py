@@ -30,6 +30,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._kernel import Debug
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import (
     PERSIST_SYSTEMD, REGISTRY, Location, ValidationError, subsystem_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._lock import HostLock
+from ansible_collections.aitune.kernel.plugins.module_utils._neighbours import drift_writers, neighbours
 from ansible_collections.aitune.kernel.plugins.module_utils._registry import lookup
 from ansible_collections.aitune.kernel.plugins.module_utils._persist import (
     FACT_FILE, FILE_DROPIN, FILE_FACT, FILE_IRQBALANCE, FILE_UDEV, FILE_UNIT, RECORD_OWNER, STATE_PATH, UNIT_DIR, State,
@@ -164,8 +165,12 @@ class Engine(object):
         return Probe(knob, UNSUPPORTED, reason=self._absent_reason(knob))
 
     def _absent_reason(self, knob):
-        places = ', '.join('%s (%s)' % (loc.path, loc.span()) for loc in knob.locations)
-        note = ' (%s)' % knob.absent_note if knob.absent_note else ''
+        places = ', '.join('%s (%s)' % (loc.path, loc.span()) if loc.span() else loc.path for loc in knob.locations)
+        note = knob.absent_note or ''
+        if knob.absent_on_rt and self.kernel.preempt_rt():
+            note = '%s%sthis is a PREEMPT_RT kernel, which is built without it: the option depends on !PREEMPT_RT' \
+                % (note, '; ' if note else '')
+        note = ' (%s)' % note if note else ''
         return '%s is not on this kernel %s%s; looked for %s' % (knob.name, self.kernel.release or 'unknown', note, places)
 
     def _read_only_reason(self, path):
@@ -699,7 +704,20 @@ class Engine(object):
                     continue
             if live != entry['value']:
                 drifted[name] = {'desired': entry['value'], 'live': live}
+        self._name_other_writers(drifted, state)
         return drifted
+
+    def _name_other_writers(self, drifted, state):
+        """Add ``probable_writer`` to each drifted knob that another tuner on the host writes (tuned's plugins,
+        power-profiles-daemon, irqbalance, a governor service): the usual answer to "who changed it"."""
+        names = [name for name in drifted if name in state.knobs()]
+        if not names:
+            return
+        found = neighbours(self.fs)
+        for name in names:
+            writer = drift_writers(found, name, state.knobs()[name].get('path'))
+            if writer:
+                drifted[name]['probable_writer'] = writer
 
     def reboot_required(self, state=None, removed_params=()):
         """True when the running command line lacks a wanted boot parameter or still has a removed one."""

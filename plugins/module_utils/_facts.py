@@ -197,13 +197,19 @@ def cpu_facts(fs):
             'partition_reason': partition['reason'], 'irq_serving': format_cpulist(irq_serving_cpus(fs))}
 
 
+def kernel_facts(kernel):
+    """The release, scheduler generation and preemption build of the running kernel, and its boot."""
+    preemption = kernel.preemption()
+    return {'release': kernel.release, 'version': kernel.version_string, 'sched_generation': kernel.sched_generation(),
+            'preempt_rt': preemption['preempt_rt'], 'preemption': preemption['model'],
+            'preemption_source': preemption['source'], 'boot_id': _read(kernel.fs, '/proc/sys/kernel/random/boot_id')}
+
+
 def gatherers(engine):
     """Each part of the fact and how to read it, in the order they are read: lazily, so a subset reads only itself."""
     fs, kernel = engine.fs, engine.kernel
     return (
-        ('kernel', lambda: {'release': kernel.release, 'version': kernel.version_string,
-                            'sched_generation': kernel.sched_generation(),
-                            'boot_id': _read(fs, '/proc/sys/kernel/random/boot_id')}),
+        ('kernel', lambda: kernel_facts(kernel)),
         # Read before any probe can mount debugfs, so the fact shows the host as it was found.
         ('debugfs_mounted', lambda: kernel.is_mounted(DEBUGFS, 'debugfs')),
         ('knobs', lambda: knob_facts(engine)),

@@ -205,15 +205,20 @@ class Location(object):
         return self.path.startswith(DEBUGFS + '/')
 
     def span(self):
-        low = '%d.%d' % self.since if self.since else ''
-        high = 'before %d.%d' % self.until if self.until else 'on'
-        return ('%s %s' % (low, high)).strip() if low else high
+        """The kernels this location belongs to, as a reason names them: ``from 5.13``, ``before 6.6``, ``from 5.13,
+        before 6.6``; None for a location every kernel has, which needs no words."""
+        parts = (['from %d.%d' % self.since] if self.since else []) + \
+            (['before %d.%d' % self.until] if self.until else [])
+        return ', '.join(parts) or None
 
 
 class Knob(object):
-    """One tunable. ``option`` is the module option that sets it; ``absent_note`` explains why a kernel may lack it."""
+    """One tunable. ``option`` is the module option that sets it; ``absent_note`` explains why a kernel may lack it;
+    ``absent_on_rt`` says that its kernel option depends on !PREEMPT_RT (in 6.1, and in the RT patch sets before the
+    merge), so a PREEMPT_RT kernel is built without it and its reason says so."""
 
-    def __init__(self, name, option, validator, locations, persist, description, absent_note=None, pair=None):
+    def __init__(self, name, option, validator, locations, persist, description, absent_note=None, pair=None,
+                 absent_on_rt=False):
         if not valid_knob_name(name):
             raise ValueError('invalid knob name %r' % name)
         self.name = name
@@ -224,6 +229,7 @@ class Knob(object):
         self.persist = persist
         self.description = description
         self.absent_note = absent_note
+        self.absent_on_rt = absent_on_rt
         # The other half of a ratio/bytes pair: writing one makes the kernel zero the other (vm.dirty_*).
         self.pair = pair
 
@@ -299,7 +305,7 @@ SCHED_KNOBS = (
     Knob('sched.numa_balancing', 'numa_balancing', IntRange(0, 3),
          [Location('/proc/sys/kernel/numa_balancing')],
          PERSIST_SYSCTL, 'Automatic NUMA balancing (0 off, 1 normal, 2 memory tiering, 3 both).',
-         absent_note='needs CONFIG_NUMA_BALANCING'),
+         absent_note='needs CONFIG_NUMA_BALANCING', absent_on_rt=True),
     Knob('sched.timer_migration', 'timer_migration', Switch(),
          [Location('/proc/sys/kernel/timer_migration')],
          PERSIST_SYSCTL, 'Migration of timers away from idle CPUs.',
@@ -313,12 +319,13 @@ MEMORY_KNOBS = (
     Knob('vm.swappiness', 'swappiness', IntRange(0, 200), [_vm('swappiness')], PERSIST_SYSCTL,
          'Relative preference for reclaiming anonymous memory over file cache.'),
     Knob('thp.enabled', 'thp_enabled', KernelChoice(), [Location(_THP + '/enabled')], PERSIST_TMPFILES,
-         'Transparent hugepages policy.', absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE'),
+         'Transparent hugepages policy.', absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE', absent_on_rt=True),
     Knob('thp.defrag', 'thp_defrag', KernelChoice(), [Location(_THP + '/defrag')], PERSIST_TMPFILES,
-         'Transparent hugepages direct-compaction policy.', absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE'),
+         'Transparent hugepages direct-compaction policy.', absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE',
+         absent_on_rt=True),
     Knob('thp.khugepaged_defrag', 'khugepaged_defrag', Switch(), [Location(_THP + '/khugepaged/defrag')],
          PERSIST_TMPFILES, 'Whether khugepaged compacts memory to build hugepages.',
-         absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE'),
+         absent_note='needs CONFIG_TRANSPARENT_HUGEPAGE', absent_on_rt=True),
     Knob('vm.dirty_ratio', 'dirty_ratio', IntRange(0, 100), [_vm('dirty_ratio')], PERSIST_SYSCTL,
          'Dirty page-cache limit, percent of available memory, at which writers block.', pair='vm.dirty_bytes'),
     Knob('vm.dirty_bytes', 'dirty_bytes', IntRange(8192, INT64_MAX), [_vm('dirty_bytes')], PERSIST_SYSCTL,

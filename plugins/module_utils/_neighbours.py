@@ -20,6 +20,8 @@ Read from files only, and only read, so that a fake tree answers as a real host 
 * cpupower (Fedora, RHEL, Arch: ``cpupower.service``) and cpufrequtils (Debian's init script, run by systemd as
   ``cpufrequtils.service``) are oneshots that set the governor at boot and keep no process: they count as present
   when enabled, by their symlink in ``multi-user.target.wants`` or an ``S`` link in ``/etc/rc2.d``.
+* a setting that drifted from what the collection applied is put down to the tuners found that write it
+  (``drift_writers``), so verify says who probably changed it.
 * the CPU latency limit in force is the 4-byte native s32 that a read of ``/dev/cpu_dma_latency`` returns: the
   lowest of every open request. Opening the device adds a request at the kernel's "no constraint" value while it is
   open, which never lowers the lowest.
@@ -32,6 +34,7 @@ import re
 import struct
 
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
+from ansible_collections.aitune.kernel.plugins.module_utils._knobs import subsystem_of
 
 TUNED = 'tuned'
 PPD = 'power_profiles_daemon'
@@ -131,13 +134,19 @@ def ini_value(text, key, section=None):
     return value
 
 
+def is_profile_name(name):
+    """Whether ``name`` is a tuned profile name: a directory name in tuned's profile directories, never a path, and
+    nothing a command line could take for an option."""
+    return bool(re.match(r'^[A-Za-z0-9_.+][A-Za-z0-9_.+-]{0,99}$', name)) and name not in ('.', '..')
+
+
 def tuned_plugins(fs, profiles, depth=0):
     """The plugins (tuned.conf sections, by their ``type`` or name) of ``profiles`` and of what they include, sorted;
     None when a profile's tuned.conf is nowhere to be read."""
     plugins = set()
     for name in profiles:
         text = None
-        if re.match(r'^[A-Za-z0-9_.+-]+$', name) and name not in ('.', '..'):
+        if is_profile_name(name):
             for directory in TUNED_PROFILE_DIRS:
                 text = fs.read_optional('%s/%s/tuned.conf' % (directory, name))
                 if text is not None:
@@ -218,3 +227,50 @@ def describe_tuned(tuned):
     if tuned['profile_mode']:
         parts.append('profile_mode %s' % tuned['profile_mode'])
     return 'tuned (%s)' % ', '.join(parts)
+
+
+# tuned plugins that write only sysctls: they cover a subsystem's knobs under /proc/sys, not its debugfs or sysfs ones.
+_SYSCTL_PLUGINS = ('sysctl',)
+# The cpufreq settings that power-profiles-daemon writes on each profile change (the governor where the driver has
+# no EPP, the energy-performance preference where it has), and that cpupower.service and cpufrequtils set at boot.
+_PPD_SETTINGS = ('governor', 'preference')
+_BOOT_GOVERNOR_SETTINGS = ('governor', 'min_freq')
+
+
+def _tuned_writer(tuned, name, path):
+    subsystem = subsystem_of(name)
+    if not tuned['running'] or subsystem not in tuned['subsystems']:
+        return None
+    who = 'tuned is running with profile %s' % (tuned['profile'] or 'none')
+    if tuned['plugins'] is None:
+        return '%s, whose tuned.conf could not be read, so any of its plugins may write this' % who
+    plugins = [plugin for plugin in tuned['plugins'] if subsystem in TUNED_PLUGIN_SUBSYSTEMS.get(plugin, ())
+               and (plugin not in _SYSCTL_PLUGINS or (path or '').startswith('/proc/sys/'))]
+    if not plugins:
+        return None
+    several = len(plugins) > 1
+    text = '%s and its %s %s this' % (who, '/'.join(plugins), 'plugins write' if several else 'plugin writes')
+    if tuned['profile_mode'] == 'auto':
+        text += ' (profile_mode auto: tuned picked the profile itself)'
+    return text
+
+
+def drift_writers(found, name, path=None):
+    """Who else on the host probably changed the knob ``name`` (at ``path``) after the collection applied it: a
+    sentence per tuner in ``found`` (what ``neighbours`` returns) that writes that setting, joined; None where none
+    does."""
+    writers = [_tuned_writer(found[TUNED], name, path)]
+    setting = name.rsplit('.', 1)[-1]
+    if name.startswith('cpufreq.policy'):
+        ppd = found[PPD]
+        if ppd['running'] and setting in _PPD_SETTINGS:
+            writers.append('power-profiles-daemon is running with profile %s and sets the governor or the '
+                           'energy-performance preference on every profile change' % (ppd['profile'] or 'unknown'))
+        if found[CPUPOWER]['enabled'] and setting in _BOOT_GOVERNOR_SETTINGS:
+            writers.append('%s is enabled and sets the governor and frequencies at boot'
+                           % ' and '.join(found[CPUPOWER]['units']))
+    if name.startswith('irq.') and name.endswith('.affinity') and found[IRQBALANCE]['running']:
+        writers.append('irqbalance is running (pid %d) and moves IRQ affinities to every CPU it does not ban'
+                       % found[IRQBALANCE]['pid'])
+    writers = [writer for writer in writers if writer]
+    return '; '.join(writers) if writers else None

@@ -66,6 +66,13 @@ def applied_drift(engine):
     return {name: entry for name, entry in engine.drift().items() if owned_file_kind(name) != FILE_FACT}
 
 
+def describe_drift(name, entry):
+    """``vm.swappiness (desired 10, live 60; probably: tuned is running ...)`` for a message."""
+    writer = entry.get('probable_writer')
+    return '%s (desired %s, live %s%s)' % (name, entry['desired'], entry['live'],
+                                           '; probably: %s' % writer if writer else '')
+
+
 def verify_and_record(engine, path, request, fail_on_drift=True):
     """Read back every value and persistence file the collection applied, then write the fact through the engine
     (behind its check-mode gate, its absence recorded first). Returns ``(changed, drift, fact, diffs)``; raises
@@ -78,8 +85,7 @@ def verify_and_record(engine, path, request, fail_on_drift=True):
     drift = {} if engine.check_mode else applied_drift(engine)
     if drift and fail_on_drift:
         raise RunFailed('read back after applying, these differ from what was applied: %s'
-                        % ', '.join('%s (desired %s, live %s)' % (name, entry['desired'], entry['live'])
-                                    for name, entry in sorted(drift.items())), drift=drift)
+                        % ', '.join(describe_drift(name, entry) for name, entry in sorted(drift.items())), drift=drift)
     previous = previous_record(engine.fs, path)
     fact = compose(request, engine.kernel.release, previous)
     report = engine.apply({}, files=(RECORD_OWNER, {path: render(fact)}))

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""systemd as the owner of the units and drop-ins the collection installs, and udev for its rules."""
+"""systemd as the owner of the units and drop-ins the collection installs, udev for its rules, and tuned-adm to have a
+running tuned apply its profile again after a restore."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -73,6 +74,23 @@ class Udevadm(object):
             rc, out, err = self.module.run_command(argv)
             if rc != 0:
                 raise FsError(IO_ERROR, subsystem, '%s failed (rc=%d): %s' % (' '.join(argv), rc, (err or out).strip()))
+
+
+class TunedAdm(object):
+    """tuned-adm through AnsibleModule.run_command, with argument lists only."""
+
+    def __init__(self, module, binary):
+        self.module = module
+        self.binary = binary
+
+    def run(self, args):
+        """Run ``tuned-adm ARGS``; the command line run, or FsError with tuned-adm's own words."""
+        argv = [self.binary] + list(args)
+        rc, out, err = self.module.run_command(argv)
+        command = ' '.join(['tuned-adm'] + list(args))
+        if rc != 0:
+            raise FsError(IO_ERROR, 'tuned-adm', '%s failed (rc=%d): %s' % (command, rc, (err or out).strip()))
+        return command
 
 
 def udev_is_running(fs):

@@ -20,6 +20,8 @@ description:
   - Any restore also removes the record of the mode, the local fact C(/etc/ansible/facts.d/aitune.fact), and the
     facts directories its first write created. The host no longer holds the whole mode, so the next tune run applies
     it again.
+  - Where tuned runs and the restore changed settings or files that tuned's profile writes too, tuned is asked to
+    apply its profile again afterwards (RV(tuned)), so that C(tuned-adm verify) holds on the restored host.
   - With O(scope=all), once every original is back, the collection's own state goes too (the baseline, state and
     lock files, the benchmark's calibration file and the directory C(/var/lib/aitune)), so a restored host keeps
     nothing of the collection's. The baseline stays while any original could not be put back.
@@ -115,20 +117,36 @@ kernel:
   description: The running kernel release.
   returned: always
   type: str
+tuned:
+  description:
+    - What was asked of a running tuned once every original and file was back; null where tuned does not run.
+    - tuned keeps a record of what it applied and checks it in C(tuned-adm verify). A restore changes values and
+      files behind its back (it removes C(/etc/sysctl.d/90-aitune.conf), which tuned's C(reapply_sysctl) had applied
+      over its own values), so verify fails until tuned applies its profile again.
+    - C(profile) and C(profile_mode) are tuned's, and C(subsystems) lists those this restore changed that tuned's
+      profile writes too.
+    - C(action) is V(reapplied) (C(command) ran), V(would reapply) (check mode), V(not needed) (the restore changed
+      nothing tuned writes) or V(failed). A failure never fails the restore. It warns, with C(reason) saying why,
+      and the command to run by hand.
+    - C(command) is what was (or would be) run, C(tuned-adm profile NAME...), or C(tuned-adm auto_profile) for a
+      tuned in auto mode, which C(tuned-adm profile) would switch to manual.
+  returned: always
+  type: dict
+  sample: {profile: throughput-performance, profile_mode: manual, subsystems: [memory, sched], action: reapplied,
+           command: tuned-adm profile throughput-performance,
+           reason: 'tuned applied its profile again over the restored values, so tuned-adm verify holds'}
 '''
 
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import SUBSYSTEMS
 from ansible_collections.aitune.kernel.plugins.module_utils._module import build_module, exit_with_result
-from ansible_collections.aitune.kernel.plugins.module_utils._run import run_engine
+from ansible_collections.aitune.kernel.plugins.module_utils._restore import run_restore
 
 
 def main():
     module = build_module(dict(scope=dict(type='str', default='all', choices=['all'] + list(SUBSYSTEMS)),
                                keep_calibration=dict(type='bool', default=False)),
                           apply_options=False, leased=True)
-    exit_with_result(module, lambda run: run_engine(
-        run, lambda engine: (engine.restore(run.params['scope'], keep_calibration=run.params['keep_calibration']),
-                             {}), boot=True))
+    exit_with_result(module, run_restore)
 
 
 if __name__ == '__main__':

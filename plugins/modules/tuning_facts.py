@@ -12,11 +12,11 @@ module: tuning_facts
 short_description: Gather what this host's kernel offers for tuning, and how far it has drifted
 version_added: 0.1.0
 description:
-  - Returns, as the fact C(aitune_tuning), the kernel release and scheduler generation (CFS or EEVDF), every knob the
-    collection knows with its state (V(applied) meaning present and readable, V(unsupported), V(not_permitted)), its
-    path and current value, and the host's cgroup version, init system, cpufreq and cpuidle drivers, the cpuidle
-    governor and the halt-polling parameters (the haltpoll governor's, KVM's), block devices, NUMA nodes and online
-    CPUs.
+  - Returns, as the fact C(aitune_tuning), the kernel release, scheduler generation (CFS or EEVDF) and preemption
+    model (PREEMPT_RT or not), every knob the collection knows with its state (V(applied) meaning present and
+    readable, V(unsupported), V(not_permitted)), its path and current value, and the host's cgroup version, init
+    system, cpufreq and cpuidle drivers, the cpuidle governor and the halt-polling parameters (the haltpoll
+    governor's, KVM's), block devices, NUMA nodes and online CPUs.
   - Also reports whether a baseline exists, and drift between the live values and the ones the collection last applied.
   - The C(changes) part answers what aitune.kernel changed on this host, from its baseline. It lists each setting's
     original and live value, each file the collection wrote, and each directory it created.
@@ -92,12 +92,22 @@ ansible_facts:
       type: dict
       contains:
         kernel:
-          description: C(release), C(version), C(sched_generation) (V(cfs) or V(eevdf)) and C(boot_id), which changes
-            at every boot.
+          description:
+            - C(release), C(version), C(sched_generation) (V(cfs) or V(eevdf)) and C(boot_id), which changes at every
+              boot.
+            - C(preempt_rt), true on a PREEMPT_RT kernel (C(/sys/kernel/realtime) reads 1, or the version string in
+              C(/proc/version) says PREEMPT_RT), null where neither can be read. Such a kernel is built without
+              transparent hugepages and automatic NUMA balancing in 6.1, and the reasons of those knobs say so.
+            - C(preemption), the preemption model, V(none), V(voluntary), V(full) or V(lazy). V(dynamic) is a
+              PREEMPT_DYNAMIC kernel that does not show which model it booted with, V(none_or_voluntary) a kernel
+              whose version string alone speaks and cannot tell those two apart. Null where nothing can be read.
+            - C(preemption_source), where the model was read. V(debugfs) is C(/sys/kernel/debug/sched/preempt),
+              V(cmdline) the C(preempt=) boot parameter, V(config) the file C(/boot/config-RELEASE) and V(version)
+              the version string.
           type: dict
           returned: when gathered
-          sample: {release: 6.12.48+deb12-cloud-amd64, version: 6.12.48, sched_generation: eevdf,
-                   boot_id: 0f4c7b8e-8a51-4a0e-9d3e-1c2b3a4d5e6f}
+          sample: {release: 6.1.0-31-rt-amd64, version: 6.1.0, sched_generation: cfs, preempt_rt: true,
+                   preemption: full, preemption_source: version, boot_id: 0f4c7b8e-8a51-4a0e-9d3e-1c2b3a4d5e6f}
         knobs:
           description: Every known knob with C(state), C(path), C(value) and C(reason).
           type: dict
@@ -181,11 +191,19 @@ ansible_facts:
             files: {/etc/sysctl.d/90-aitune.conf: {original: absent, live: as aitune.kernel wrote it}}
             dirs: {/sys/fs/cgroup/cpu/aitune-latency: {subsystem: cgroup, live: present}}
         drift:
-          description: Knobs whose live value differs from the one last applied, with C(desired) and C(live); null
-            when the user cannot read the collection's state (not root). An IRQ knob whose identity no IRQ or several
-            IRQs have now has C(live) null and a C(reason).
+          description:
+            - Knobs whose live value differs from the one last applied, with C(desired) and C(live), and persistence
+              files that no longer hold what the collection wrote; null when the user cannot read the collection's
+              state (not root).
+            - An IRQ knob whose identity no IRQ or several IRQs have now has C(live) null and a C(reason).
+            - C(probable_writer), on a drifted knob that another tuner on the host writes, names it and what of it
+              writes the knob (the plugin of tuned's active profile, power-profiles-daemon's profile, irqbalance, a
+              cpupower or cpufrequtils service). It is absent where no tuner found writes that knob.
           type: dict
           returned: when gathered
+          sample:
+            vm.dirty_ratio: {desired: '5', live: '40', probable_writer: tuned is running with profile
+                             throughput-performance and its sysctl plugin writes this}
         reboot_required:
           description: Whether applied boot parameters are not yet on the running kernel's command line.
           type: bool

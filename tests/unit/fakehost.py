@@ -33,6 +33,8 @@ from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError
 
 TREES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'trees')
 KERNELS = ('5.10', '6.1', '6.12', '6.18')
+# Trees of other builds of those kernels, made by name like them: Debian bookworm's 6.1 PREEMPT_RT kernel.
+VARIANTS = ('6.1-rt',)
 DEBUGFS = '/sys/kernel/debug'
 DEBUGFS_MOUNT_LINE = 'debugfs /sys/kernel/debug debugfs rw,nosuid,nodev,noexec,relatime 0 0'
 HUGEPAGE_SIZES_KB = (2048, 1048576)
@@ -47,14 +49,18 @@ _PAIRS = {
 
 
 def load_tree_spec(kernel):
-    """The merged description of the tree for ``kernel`` (one of KERNELS)."""
+    """The merged description of the tree for ``kernel`` (one of KERNELS or VARIANTS). A tree's ``absent`` lists the
+    common files its kernel is built without; its ``version`` is what /proc/version reads."""
     with open(os.path.join(TREES_DIR, 'common.yml')) as handle:
         common = yaml.safe_load(handle)
-    with open(os.path.join(TREES_DIR, 'k%s.yml' % kernel.replace('.', '_'))) as handle:
+    with open(os.path.join(TREES_DIR, 'k%s.yml' % kernel.replace('.', '_').replace('-', '_'))) as handle:
         specific = yaml.safe_load(handle)
     files = dict(common['files'])
     files.update(specific.get('files') or {})
+    for path in specific.get('absent') or ():
+        del files[path]
     files['/proc/sys/kernel/osrelease'] = specific['osrelease'] + '\n'
+    files['/proc/version'] = specific['version'] + '\n'
     return {
         'osrelease': specific['osrelease'],
         'dirs': list(common['dirs']),

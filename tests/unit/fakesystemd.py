@@ -3,15 +3,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 
-"""A stand-in for systemd, which the fake trees do not run: it records what the engine asked of it, and whether the
-unit file already existed when it was asked (units must be written before they are started)."""
+"""Stand-ins for systemd and tuned-adm, which the fake trees do not run: each records what it was asked. The systemd
+one also records whether the unit file already existed when it was asked (units must be written before they are
+started)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _run
+from ansible_collections.aitune.kernel.plugins.module_utils import _restore, _run
 from ansible_collections.aitune.kernel.plugins.module_utils._engine import Engine
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import IO_ERROR, FsError, HostFS
 
 UNIT_DIR = '/etc/systemd/system/'
 
@@ -55,3 +56,25 @@ def use_systemd(monkeypatch, systemctl):
                       systemctl=systemctl, preview_state=preview_state, run_id=params.get('run_id'),
                       held_lock=held_lock)
     monkeypatch.setattr(_run, 'open_engine', opener)
+
+
+class RecordingTunedAdm(object):
+    """tuned-adm on a fake host: records each command line, with the files it found in place when it was asked (tuned
+    applies its profile over what is there then); ``error`` makes every call fail as tuned-adm does when it cannot
+    reach the daemon."""
+
+    def __init__(self, host, error=None):
+        self.host = host
+        self.error = error
+        self.calls = []
+
+    def run(self, args):
+        self.calls.append((list(args), self.host.exists('/etc/sysctl.d/90-aitune.conf')))
+        if self.error:
+            raise FsError(IO_ERROR, 'tuned-adm', 'tuned-adm %s failed (rc=1): %s' % (' '.join(args), self.error))
+        return 'tuned-adm ' + ' '.join(args)
+
+
+def use_tuned_adm(monkeypatch, adm):
+    """Make the restore module reach ``adm`` as tuned-adm on the fake host: only the real root has its own."""
+    monkeypatch.setattr(_restore, 'open_tuned_adm', lambda module, root: (adm, None))

@@ -8,6 +8,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import pytest
+
 from ansible_collections.aitune.kernel.plugins.filter.summary import restore_summary, tune_summary
 from ansible_collections.aitune.kernel.plugins.module_utils import _profile
 from ansible_collections.aitune.kernel.plugins.modules import profile, restore, tuning_facts
@@ -89,7 +91,7 @@ def test_restore_lists_what_went_back_and_everything_it_removed(make_host):
     assert details['restored'] == {'vm.swappiness': '10 -> 60', 'sched.autogroup': '0 -> 1'}
     assert details['removed'] == [FACT, SYSCTL, '/etc/ansible (directory)', '/etc/ansible/facts.d (directory)',
                                   '/var/lib/aitune (directory)']
-    assert 'kept' not in details and 'files_restored' not in details
+    assert 'kept' not in details and 'files_restored' not in details and 'tuned' not in details
     code, again = run_module(restore, {'root': host.root})
     assert restore_summary(again)[0].startswith('nothing to restore')
 
@@ -105,3 +107,18 @@ def test_restore_names_stopped_units_and_what_it_could_not_put_back():
     assert details['files_restored'] == ['/etc/default/irqbalance']
     assert details['kept'] == {'sched.base_slice_ns': 'cannot restore: locked down',
                                '/sys/fs/cgroup/aitune.slice': 'kept: busy'}
+
+
+@pytest.mark.parametrize('tuned, line', [
+    ({'action': 'reapplied', 'command': 'tuned-adm profile throughput-performance'},
+     'tuned-adm profile throughput-performance: tuned applied its profile again over the restored values'),
+    ({'action': 'would reapply', 'command': 'tuned-adm auto_profile'}, 'tuned-adm auto_profile: check mode, would be run'),
+    ({'action': 'failed', 'command': 'tuned-adm profile x', 'reason': 'tuned-adm is not installed'},
+     'tuned could not be asked to apply its profile again: tuned-adm is not installed'),
+    ({'action': 'not needed', 'command': None}, None),
+    (None, None),
+])
+def test_restore_says_what_it_asked_of_tuned(tuned, line):
+    result = {'knobs': {'vm.swappiness': {'changed': True, 'previous': '5', 'value': '60'}}, 'tuned': tuned}
+    dummy, details = restore_summary(result)
+    assert details.get('tuned') == line
