@@ -184,13 +184,17 @@ def boot_unit(globs, housekeeping):
         '# Managed by aitune.kernel (irq_affinity); aitune.kernel.restore stops and removes it.',
         '[Unit]',
         'Description=Steer the IRQs of %s onto housekeeping CPUs %s' % (' '.join(globs), format_cpulist(housekeeping)),
-        # After drivers built as modules have loaded and requested their IRQs.
-        'After=systemd-modules-load.service local-fs.target',
+        # After drivers built as modules have loaded and requested their IRQs: those in modules-load.d, and those
+        # udev loads for the devices it finds at boot (NVMe, virtio and NIC drivers on generic kernels).
+        'After=systemd-modules-load.service systemd-udev-trigger.service local-fs.target',
         'ConditionPathIsDirectory=/proc/irq',
         '',
         '[Service]',
         'Type=oneshot',
         'RemainAfterExit=yes',
+        # The events of the boot's device scan are done once udev's queue is empty: a driver module's load returns
+        # only after its probe, asynchronous parts included, has requested its IRQs. A timeout steers what is there.
+        'ExecStartPre=-/bin/udevadm settle --timeout=60',
         'ExecStart=/bin/sh -c %s' % _systemd_exec_arg(boot_script(globs, housekeeping)),
         '',
         '[Install]',

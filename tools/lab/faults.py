@@ -5,10 +5,13 @@
 Subcommands:
   run    (controller) for every guest named, in parallel: snapshot the untuned guest, time one clean apply, then for
          each planned fault apply again and kill the module process (SIGKILL) or reset the guest (sysrq b) at its
-         moment; restore with the collection's playbook and compare the kernel snapshot with the one from before the
-         apply; tune afresh, which must converge (a second run changes nothing and verify finds no drift); restore
-         and compare again. Writes a JSON report and prints one summary line per guest; exits 1 on any difference,
+         moment, and recover by the fault's path: "restore" restores with the collection's playbook at once and
+         compares the kernel snapshot with the one from before the apply; "tune" tunes again over what the fault
+         left, which must converge (a second run changes nothing and verify finds no drift), then restores and
+         compares. Writes a JSON report and prints one summary line per guest; exits 1 on any difference,
          non-convergence or fault that could not be placed.
+  compare (controller) two snapshot files: prints the differences (and the per-boot entries left out with
+         --other-boot), exits 1 if there are any.
   agent  (guest, fed this file on stdin over ssh) wait for the module process, then watch it, or kill it, or stop it
          and reset the guest, at the moment given; prints one JSON event per line. It refuses to run on anything but
          a lab guest (kernel command line without aitune.lab=).
@@ -17,7 +20,8 @@ Moments are milliseconds after the module process started (/proc/PID/stat), stra
 time: the n faults of a kind on a guest fall one each in n equal slices of it, at a seeded place within the slice. A
 fault whose moment comes after the module ended, or a kill after the module had handed Ansible its result, did not
 land; it is retried with the moment scaled to the shortest run seen (5 % less per miss), and only faults that landed
-are counted.
+are counted. The faults of a kind on a guest take the two recovery paths in turn, so that with two or more of a kind
+each path follows that kind on every guest, and the guests start on different paths.
 
 Only the Python 3 standard library is used, and the agent part runs on the guest's Python (3.11).
 """
@@ -45,6 +49,11 @@ from queue import Empty, Queue
 from typing import Any, Iterable
 
 KINDS = ("kill", "reset")
+# How a guest recovers from a fault: "restore" runs the restore playbook on what the fault left, which must give the
+# pre-apply snapshot back exactly; "tune" runs the tune playbook on it, which must converge (a second run with verify
+# changes nothing and finds no drift), and then restore, which must be exact. Every fault ends on a restore compared
+# exactly, so the next one starts from the untuned guest.
+RECOVERIES = ("restore", "tune")
 MODULE = "AnsiballZ_profile.py"
 # The agent acts only where the kernel command line carries the lab's token (tools/lab/lab.py boots every guest with
 # aitune.lab=TOKEN): never on the machine that runs the lab.
@@ -81,27 +90,31 @@ def log(msg: str) -> None:
 # -- the plan (pure) ---------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Planned:
-    """One fault to inject: its kind, its slice of the module's run time (stratum of strata) and its place there."""
+    """One fault to inject: its kind, its slice of the module's run time (stratum of strata), its place there and how
+    the guest recovers from it (RECOVERIES)."""
 
     kind: str
     stratum: int
     strata: int
     fraction: float  # of the module's run time, in [stratum / strata, (stratum + 1) / strata)
+    recovery: str = RECOVERIES[0]
 
 
-def plan(seed: int, guest: str, counts: dict[str, int]) -> list[Planned]:
+def plan(seed: int, guest: str, counts: dict[str, int], first: int = 0) -> list[Planned]:
     """The faults of one guest: for each kind, n moments stratified over the run time (one per n-th), at a place
     within each slice drawn from a generator seeded by the seed, the guest and the kind; kills first, each kind in
-    a seeded order. The same seed gives the same plan whatever runs in parallel."""
+    a seeded order. The same seed gives the same plan whatever runs in parallel. In run order, the faults of each
+    kind alternate between the recovery paths, starting with RECOVERIES[first % 2]: the caller gives each guest
+    another start, so that a kind with one fault per guest still meets both paths over two guests."""
     faults: list[Planned] = []
     for kind in KINDS:
         n = int(counts.get(kind, 0))
         if n < 0:
             raise ValueError(f"{guest}: a negative number of {kind} faults")
         rng = random.Random(f"{seed}:{guest}:{kind}")
-        drawn = [Planned(kind, k, n, (k + rng.random()) / n) for k in range(n)]
+        drawn = [(k, (k + rng.random()) / n) for k in range(n)]
         rng.shuffle(drawn)
-        faults += drawn
+        faults += [Planned(kind, k, n, fraction, RECOVERIES[(i + first) % 2]) for i, (k, fraction) in enumerate(drawn)]
     return faults
 
 
@@ -297,6 +310,7 @@ class Fault:
     stratum: int
     strata: int
     fraction: float
+    recovery: str
     moment_ms: int | None = None
     runtime_basis_ms: float | None = None
     landed: bool = False
@@ -315,7 +329,10 @@ class Fault:
 
     @property
     def recovered(self) -> bool:
-        return bool(self.landed and self.restore_exact and self.converged and self.final_exact)
+        """Landed, and its recovery path ended where it must: an exact restore, after a converged tune on "tune"."""
+        if self.recovery == "restore":
+            return bool(self.landed and self.restore_exact)
+        return bool(self.landed and self.converged and self.final_exact)
 
 
 class Failed(Exception):
@@ -411,7 +428,7 @@ class Lab:
                               stdin=subprocess.DEVNULL, check=False)
 
     def snapshot(self, guest: Guest) -> tuple[dict[str, Any], str]:
-        """The kernel snapshot (molecule/restore/kernel_snapshot.py, installed by the scenario's prepare) and the boot."""
+        """The kernel snapshot (molecule/resources/kernel_snapshot.py, installed by the scenario's prepare) and the boot."""
         done = self.remote(guest, f"cat /proc/sys/kernel/random/boot_id && python3 {SNAPSHOT}", timeout=180)
         if done.returncode != 0:
             raise Failed(f"snapshot failed (rc {done.returncode}): {done.stderr.strip()[-2000:]}")
@@ -498,10 +515,10 @@ class Agent:
 class Campaign:
     """The faults of one guest, one after the other."""
 
-    def __init__(self, lab: Lab, guest: Guest, seed: int):
+    def __init__(self, lab: Lab, guest: Guest, seed: int, first: int = 0):
         self.lab, self.guest, self.seed = lab, guest, seed
-        self.faults = [Fault(p.kind, p.stratum, p.strata, round(p.fraction, 4))
-                       for p in plan(seed, guest.name, guest.counts)]
+        self.faults = [Fault(p.kind, p.stratum, p.strata, round(p.fraction, 4), p.recovery)
+                       for p in plan(seed, guest.name, guest.counts, first)]
         self.before: dict[str, Any] = {}
         self.boot_id = ""  # the boot of the pre-apply snapshot
         self.current_boot = ""
@@ -673,25 +690,33 @@ class Campaign:
 
     def recover(self, fault: Fault) -> None:
         label = f"{fault.kind}-{fault.at_ms}ms"
-        fault.restore_exact, fault.differences = self.restore(fault, label)
-        tune = self.lab.playbook(self.guest, "fresh tune", [self.lab.args.tune_playbook], self.log_name("tune"))
+        if fault.recovery == "restore":
+            fault.restore_exact, fault.differences = self.restore(fault, label)
+            self.back_at_start(fault, fault.restore_exact, fault.differences, "restore after the fault")
+            return
+        # Tune over what the fault left, as an operator would run the apply again.
+        tune = self.lab.playbook(self.guest, "tune again", [self.lab.args.tune_playbook], self.log_name("tune"))
         fault.steps.append(tune)
         again = None
         if tune.ok:
             playbooks = [self.lab.args.tune_playbook, self.lab.args.verify_playbook]
-            again = self.lab.playbook(self.guest, "tune again and verify", playbooks, self.log_name("tune-again-verify"),
-                                      extra=["-e", "aitune_fail_on_drift=true"])
+            again = self.lab.playbook(self.guest, "second run and verify", playbooks,
+                                      self.log_name("tune-again-verify"), extra=["-e", "aitune_fail_on_drift=true"])
             fault.steps.append(again)
         fault.converged = bool(tune.ok and again is not None and again.ok and again.recap is not None
                                and again.recap["changed"] == 0)
         if not fault.converged:
-            fault.error = "the fresh tune did not converge"
+            fault.error = "the tune after the fault did not converge"
             raise Failed(f"{fault.error}: see {(again or tune).log}")
         fault.final_exact, fault.final_differences = self.restore(fault, f"{label}-tuned")
-        if not fault.final_exact:
-            # The guest is not back where every fault must start from: the faults after this one would say nothing.
-            fault.error = "restore after the fresh tune differs from the pre-apply snapshot"
-            raise Failed(f"{fault.error}:\n" + "\n".join(fault.final_differences))
+        self.back_at_start(fault, fault.final_exact, fault.final_differences, "restore after the tune")
+
+    @staticmethod
+    def back_at_start(fault: Fault, exact: bool, diff: list[str], what: str) -> None:
+        """Every recovery ends on the untuned guest; where it does not, the faults after this one would say nothing."""
+        if not exact:
+            fault.error = f"{what} differs from the pre-apply snapshot"
+            raise Failed(f"{fault.error}:\n" + "\n".join(diff))
 
     def run(self) -> None:
         t_start = time.monotonic()
@@ -711,9 +736,10 @@ class Campaign:
                     self.recover(fault)
                 finally:
                     fault.seconds = round(time.monotonic() - t0, 1)
-                self.say(f"{name} at {fault.at_ms} ms of {fault.runtime_basis_ms:.0f}: landed; restore "
-                         f"{'exact' if fault.restore_exact else 'DIFFERS'}; fresh tune converged; restore "
-                         f"{'exact' if fault.final_exact else 'DIFFERS'} ({fault.seconds:.0f}s)")
+                outcome = ("restore exact" if fault.recovery == "restore"
+                           else "tune converged; restore exact")
+                self.say(f"{name} at {fault.at_ms} ms of {fault.runtime_basis_ms:.0f}: landed; {outcome} "
+                         f"({fault.seconds:.0f}s)")
                 for diff in fault.differences + fault.final_differences:
                     self.say(f"  difference: {diff}")
         except Failed as exc:
@@ -731,8 +757,9 @@ class Campaign:
         return {
             "planned": {kind: self.guest.counts.get(kind, 0) for kind in KINDS},
             "injected": {kind: sum(1 for f in landed if f.kind == kind) for kind in KINDS},
+            "by_recovery": {path: sum(1 for f in landed if f.recovery == path) for path in RECOVERIES},
             "misses": sum(1 for f in self.faults for a in f.attempts if "missed" in a),
-            "recovered_exactly": sum(1 for f in landed if f.restore_exact and f.final_exact),
+            "recovered": sum(1 for f in landed if f.recovered),
             "converged": sum(1 for f in landed if f.converged),
             "differences": sum(len(f.differences) + len(f.final_differences) for f in self.faults),
         }
@@ -744,9 +771,10 @@ class Campaign:
         s = self.summary()
         injected = sum(s["injected"].values())
         kinds = ", ".join(f"{s['injected'][k]} {k}" for k in KINDS)
+        paths = ", ".join(f"{s['by_recovery'][p]} by {p}" for p in RECOVERIES)
         return (f"{self.guest.name}: {'passed' if self.passed() else 'FAILED'}: {injected} faults injected ({kinds}; "
-                f"{s['misses']} missed and retried), {s['recovered_exactly']} recovered exactly, "
-                f"{s['converged']} converged, {s['differences']} differences, {self.seconds:.0f}s"
+                f"{s['misses']} missed and retried), {s['recovered']} recovered ({paths}; {s['converged']} tunes "
+                f"converged), {s['differences']} differences, {self.seconds:.0f}s"
                 + (f"; stopped: {self.error.splitlines()[0]}" if self.error else ""))
 
     def report(self) -> dict[str, Any]:
@@ -792,13 +820,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     PROGRESS.append(Path(args.logs) / "progress.log")
     PROGRESS[-1].write_text("")
     log(f"seed {seed} (rerun with AITUNE_LAB_FAULT_SEED={seed}); logs in {args.logs}")
-    for guest in guests:
-        planned = plan(seed, guest.name, guest.counts)
-        log(f"{guest.name}: " + ", ".join(f"{p.kind} at {p.fraction:.3f} of the run" for p in planned))
+    for first, guest in enumerate(guests):
+        planned = plan(seed, guest.name, guest.counts, first)
+        log(f"{guest.name}: " + ", ".join(f"{p.kind} at {p.fraction:.3f} of the run, then {p.recovery}"
+                                          for p in planned))
     Path(args.control_dir).mkdir(parents=True, exist_ok=True)
     control_dir = tempfile.mkdtemp(prefix="faults-", dir=args.control_dir)
     lab = Lab(args, control_dir)
-    campaigns = [Campaign(lab, guest, seed) for guest in guests]
+    campaigns = [Campaign(lab, guest, seed, first) for first, guest in enumerate(guests)]
     threads = [threading.Thread(target=c.run, name=c.guest.name) for c in campaigns]
     t0 = time.monotonic()
     try:
@@ -821,6 +850,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if all(c.passed() for c in campaigns) else 1
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Two snapshot files of one guest; with --other-boot (a reboot came between them) without PER_BOOT."""
+    with open(args.before) as handle:
+        before = json.load(handle)
+    with open(args.after) as handle:
+        after = json.load(handle)
+    ignore = PER_BOOT if args.other_boot else {}
+    diff = differences(before, after, ignore)
+    for entry in differences(before, after):
+        if entry.split(":", 1)[0] in ignore:
+            print(f"left out ({ignore[entry.split(':', 1)[0]]}): {entry}")
+    for entry in diff:
+        print(f"differs: {entry}")
+    print(f"{len(flatten(before))} entries compared, {len(diff)} differ")
+    return 1 if diff or not before else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="faults.py", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -838,6 +884,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="where this run's ssh control sockets go (in a directory of their own, removed at the end)")
     r.add_argument("--hosts", required=True, type=lambda v: [h for h in v.split(",") if h],
                    help="the guests, comma-separated")
+    c = sub.add_parser("compare", help="compare two snapshot files of a guest (kernel_snapshot.py)")
+    c.add_argument("before")
+    c.add_argument("after")
+    c.add_argument("--other-boot", action="store_true",
+                   help="a reboot came between them: leave out the entries each boot computes anew")
     a = sub.add_parser("agent", help="(on the guest) watch, kill or reset at a moment of the module's run")
     a.add_argument("--action", choices=("watch", *KINDS), required=True)
     a.add_argument("--moment-ms", type=int, default=0)
@@ -846,6 +897,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.cmd == "agent":
         return agent(args)
+    if args.cmd == "compare":
+        return cmd_compare(args)
     return cmd_run(args)
 
 

@@ -45,11 +45,41 @@ COMPONENTS = "main"
 MIRROR = os.environ.get("AITUNE_LAB_MIRROR", "http://deb.debian.org/debian")
 SECURITY_MIRROR = os.environ.get("AITUNE_LAB_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
 
-# Kernel flavours: key used by scenarios (platform "kernel:") -> apt package
-# and the prefix of the release string it installs.
+# Modules each flavour's initrd loads, with their dependencies from modules.dep (built-in ones are skipped). The root
+# file system is ext4 on virtio-blk and eth0 is virtio-net, configured by the initrd for slirp.
+# The cloud kernels build ext4 and crc32c in; the generic and RT kernels build them, NVMe and virtio as modules.
+# crc32c_generic comes before ext4: ext4 and jbd2 ask the crypto API for "crc32c" by name at mount time, which no
+# modules.dep line records, and the initrd has no modprobe to load it on demand.
+CLOUD_INITRD = ["virtio_pci", "virtio_blk", "virtio_net"]
+MODULAR_INITRD = ["virtio_pci", "virtio_blk", "virtio_net", "crc32c_generic", "ext4"]
+
+# What the guest keeps of a kernel that ships every driver (/lib/modules/<release>/kernel/...): the generic and RT
+# kernels bring about 400 MB of modules each, for hardware a q35 guest does not have. Prefixes of module paths in
+# modules.dep; what they need (modules.dep) is kept with them, and depmod runs again afterwards.
+GUEST_MODULES = [
+    "kernel/drivers/block/",          # virtio_blk, loop
+    "kernel/drivers/nvme/",           # the lab's NVMe disk
+    "kernel/drivers/virtio/",         # virtio_pci and the virtio core
+    "kernel/drivers/char/hw_random/",  # virtio_rng (virtio-rng-pci)
+    "kernel/drivers/net/virtio_net",  # eth0 (net_failover and failover come as its dependencies)
+    "kernel/drivers/cpuidle/",        # cpuidle-haltpoll, which tuning_facts reports on
+    "kernel/fs/ext4/", "kernel/fs/jbd2/", "kernel/fs/mbcache",
+    "kernel/crypto/", "kernel/arch/x86/crypto/", "kernel/lib/",
+    "kernel/net/core/", "kernel/net/ipv4/", "kernel/net/ipv6/", "kernel/net/packet/", "kernel/net/unix/",
+    "kernel/net/sched/",
+]
+
+# Kernel flavours: the key scenarios name (platform "kernel:") -> the apt package, the release string it installs,
+# the initrd's modules and whether the modules are pruned to GUEST_MODULES. docs/lab.md describes how to add one.
 KERNELS = {
-    "6.1": {"package": "linux-image-cloud-amd64", "release_re": r"^6\.1\.0-\d+-cloud-amd64$"},
-    "6.12": {"package": "linux-image-6.12-cloud-amd64", "release_re": r"^6\.12\.\d+\+deb12-cloud-amd64$"},
+    "6.1": {"package": "linux-image-cloud-amd64", "release_re": r"^6\.1\.0-\d+-cloud-amd64$",
+            "initrd_modules": CLOUD_INITRD, "prune_modules": False},
+    "6.12": {"package": "linux-image-6.12-cloud-amd64", "release_re": r"^6\.12\.\d+\+deb12-cloud-amd64$",
+             "initrd_modules": CLOUD_INITRD, "prune_modules": False},
+    "6.1-rt": {"package": "linux-image-rt-amd64", "release_re": r"^6\.1\.0-\d+-rt-amd64$",
+               "initrd_modules": MODULAR_INITRD, "prune_modules": True},
+    "6.1-generic": {"package": "linux-image-amd64", "release_re": r"^6\.1\.0-\d+-amd64$",
+                    "initrd_modules": MODULAR_INITRD, "prune_modules": True},
 }
 
 PACKAGES = [
@@ -65,10 +95,8 @@ PACKAGES = [
     "util-linux",
     "irqbalance",
     "busybox-static",  # source of the initrd's /bin/busybox
+    "tuned",  # masked (NEIGHBOUR_UNITS); the kernels scenario starts it to check the collection beside it
 ] + [k["package"] for k in KERNELS.values()]
-
-# Modules the initrd loads (with their dependencies from modules.dep).
-INITRD_MODULES = ["virtio_pci", "virtio_blk", "virtio_net"]
 
 # Units that only cost boot time in a throwaway test VM.  dbus and
 # systemd-logind stay: ansible.builtin.reboot needs them.
@@ -92,6 +120,9 @@ MASK_UNITS = [
     "modprobe@loop.service",
     "modprobe@dm_mod.service",
 ]
+# Other tuners the image carries but does not run: the scenarios that want one unmask and start it, and every other
+# scenario sees a host where it is installed and stopped.
+NEIGHBOUR_UNITS = ["tuned.service"]
 # eth0 is configured by the initrd (static slirp address), so no network manager. lab-agent and lab-batch are the
 # stand-in services the mode scenarios place (guest/rootfs/etc/systemd/system).
 ENABLE_UNITS = ["ssh.service", "lab-agent.service", "lab-batch.service"]
@@ -175,14 +206,16 @@ def image_key() -> tuple[str, dict]:
         "components": COMPONENTS,
         "packages": sorted(PACKAGES),
         "kernels": KERNELS,
-        "initrd_modules": INITRD_MODULES,
+        "guest_modules": GUEST_MODULES,
         "mask": MASK_UNITS,
+        "neighbours": NEIGHBOUR_UNITS,
         "enable": ENABLE_UNITS,
         "mask_generators": MASK_GENERATORS,
     }
     h.update(json.dumps(inputs, sort_keys=True).encode())
     # The builder code itself (not the VM-running code, which may change freely)...
-    for fn in (_build_into, customize, build_initrd, extract_vmlinux, _newc, _read_module):
+    for fn in (_build_into, customize, build_initrd, extract_vmlinux, _newc, _read_module, parse_modules_dep,
+               module_name, resolve_modules, modules_to_keep, module_tables, prune_modules):
         h.update(inspect.getsource(fn).encode() + b"\0")
     # ...and every file copied into the guest or the initrd.
     for p in sorted(p for p in GUEST.rglob("*") if p.is_file()):
@@ -230,38 +263,88 @@ def _read_module(path: Path) -> bytes:
     return data
 
 
-def build_initrd(rootfs: Path, release: str, dest: Path) -> list[str]:
-    moddir = rootfs / "lib" / "modules" / release
+def parse_modules_dep(text: str) -> dict[str, list[str]]:
+    """modules.dep as {module path: [paths of the modules it needs]} (paths relative to /lib/modules/<release>)."""
     deps: dict[str, list[str]] = {}
-    for line in (moddir / "modules.dep").read_text().splitlines():
-        mod, rest = line.split(":", 1) if ":" in line else (line, "")
-        deps[mod] = rest.split()
-    builtin = (moddir / "modules.builtin").read_text().split() if (moddir / "modules.builtin").exists() else []
+    for line in text.splitlines():
+        mod, _sep, rest = line.partition(":")
+        if mod.strip():
+            deps[mod.strip()] = rest.split()
+    return deps
 
-    def find(name: str) -> str | None:
-        for cand in (name, name.replace("_", "-")):
-            for mod in deps:
-                base = os.path.basename(mod).split(".ko")[0]
-                if base == cand:
-                    return mod
-        return None
 
+def module_name(path: str) -> str:
+    """The name the kernel knows a module file by: its base name without .ko[.xz|.gz|.zst], with - read as _."""
+    return os.path.basename(path).split(".ko")[0].replace("-", "_")
+
+
+def resolve_modules(deps: dict[str, list[str]], builtin: list[str], wanted: list[str], release: str) -> list[str]:
+    """The module files that load the wanted modules, each after what it needs (modules.dep); a wanted module built
+    into the kernel (modules.builtin) needs no file. A wanted module that is neither is an error: the guest would
+    not boot."""
+    by_name = {module_name(mod): mod for mod in deps}
+    built_in = {module_name(mod) for mod in builtin}
     order: list[str] = []
+    seen: set[str] = set()
 
     def visit(mod: str) -> None:
-        if mod in order:
+        if mod in seen:
             return
+        seen.add(mod)
         for dep in deps.get(mod, []):
             visit(dep)
         order.append(mod)
 
-    for name in INITRD_MODULES:
-        mod = find(name)
-        if mod is None:
-            if any(os.path.basename(b).split(".ko")[0] in (name, name.replace("_", "-")) for b in builtin):
-                continue
+    for name in wanted:
+        key = name.replace("-", "_")
+        if key in by_name:
+            visit(by_name[key])
+        elif key not in built_in:
             raise LabError(f"module {name} not found for kernel {release}")
-        visit(mod)
+    return order
+
+
+def modules_to_keep(deps: dict[str, list[str]], keep: list[str], wanted: list[str], release: str) -> set[str]:
+    """The module files the guest keeps: those under the kept prefixes and the initrd's, with everything they need."""
+    roots = [module_name(mod) for mod in deps if mod.startswith(tuple(keep))]
+    # Wanted modules that are built in have no file and need nothing kept (resolve_modules refuses the others).
+    loadable = [name for name in wanted if name.replace("-", "_") in {module_name(mod) for mod in deps}]
+    return set(resolve_modules(deps, [], roots + loadable, release))
+
+
+def module_tables(moddir: Path) -> tuple[dict[str, list[str]], list[str]]:
+    """modules.dep and modules.builtin of one kernel."""
+    builtin = moddir / "modules.builtin"
+    return (parse_modules_dep((moddir / "modules.dep").read_text()),
+            builtin.read_text().split() if builtin.exists() else [])
+
+
+def prune_modules(rootfs: Path, release: str, keep: list[str], wanted: list[str]) -> tuple[int, int, int]:
+    """Delete the module files of one kernel that modules_to_keep leaves out, then run the guest's depmod so that
+    modules.dep, the aliases and the symbols name only what is left. Returns (kept, removed, bytes removed)."""
+    moddir = rootfs / "lib" / "modules" / release
+    deps, builtin = module_tables(moddir)
+    resolve_modules(deps, builtin, wanted, release)  # refuse a flavour whose initrd modules do not exist at all
+    kept = modules_to_keep(deps, keep, wanted, release)
+    removed = freed = 0
+    for mod in deps:
+        if mod not in kept:
+            path = moddir / mod
+            freed += path.stat().st_size
+            path.unlink()
+            removed += 1
+    for d in sorted((p for p in (moddir / "kernel").rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                    reverse=True):
+        if not any(d.iterdir()):
+            d.rmdir()
+    run(["chroot", str(rootfs), "depmod", "-a", release])
+    return len(kept), removed, freed
+
+
+def build_initrd(rootfs: Path, release: str, dest: Path, wanted: list[str]) -> list[str]:
+    moddir = rootfs / "lib" / "modules" / release
+    deps, builtin = module_tables(moddir)
+    order = resolve_modules(deps, builtin, wanted, release)
 
     entries: list[tuple[str, int, bytes, int, int]] = []
     for d in ("bin", "dev", "proc", "sys", "newroot", "etc", "lib", "lib/modules"):
@@ -344,7 +427,7 @@ def customize(rootfs: Path, pubkey: bytes) -> None:
     lines = [ln for ln in sshd_pam.read_text().splitlines() if "pam_motd.so" not in ln and "pam_mail.so" not in ln]
     sshd_pam.write_text("\n".join(lines) + "\n")
     # Units.
-    run(["systemctl", "--root", str(rootfs), "mask", *MASK_UNITS], capture_output=True)
+    run(["systemctl", "--root", str(rootfs), "mask", *MASK_UNITS, *NEIGHBOUR_UNITS], capture_output=True)
     run(["systemctl", "--root", str(rootfs), "enable", *ENABLE_UNITS], capture_output=True)
     run(["systemctl", "--root", str(rootfs), "set-default", "multi-user.target"], capture_output=True)
     generators = rootfs / "etc" / "systemd" / "system-generators"
@@ -444,7 +527,10 @@ def _build_into(work: Path, inputs: dict) -> None:
         if not ("CONFIG_PVH=y" in config and extract_vmlinux(bz, work / kfile)):
             kfile = f"bzImage-{flavour}"
             shutil.copyfile(bz, work / kfile)
-        mods = build_initrd(rootfs, release, work / f"initrd-{flavour}.img")
+        if spec["prune_modules"]:
+            kept, removed, freed = prune_modules(rootfs, release, GUEST_MODULES, spec["initrd_modules"])
+            log(f"kernel {flavour}: kept {kept} modules, removed {removed} ({freed >> 20} MiB)")
+        mods = build_initrd(rootfs, release, work / f"initrd-{flavour}.img", spec["initrd_modules"])
         kernels[flavour] = {"release": release, "kernel": kfile, "initrd": f"initrd-{flavour}.img",
                             "initrd_modules": mods}
         log(f"kernel {flavour}: {release} ({kfile}, initrd modules: {' '.join(mods)})")

@@ -46,6 +46,46 @@ def test_plan_order_is_shuffled_not_ascending_for_some_seed():
     assert len(orders) > 1
 
 
+def test_each_kind_alternates_recovery_paths_from_the_guests_start():
+    for first in (0, 1):
+        planned = faults.plan(5, "g", {"kill": 3, "reset": 2}, first)
+        for kind in faults.KINDS:
+            paths = [p.recovery for p in planned if p.kind == kind]
+            assert paths == [faults.RECOVERIES[(i + first) % 2] for i in range(len(paths))]
+    # One reset per guest: the two guests' starts differ, so both paths follow a reset in the run.
+    resets = [p.recovery for first, guest in enumerate(("a", "b"))
+              for p in faults.plan(5, guest, {"kill": 2, "reset": 1}, first) if p.kind == "reset"]
+    assert sorted(resets) == sorted(faults.RECOVERIES)
+    # The moments do not depend on the paths.
+    assert ([(p.kind, p.stratum, p.fraction) for p in faults.plan(5, "g", {"kill": 3}, 0)]
+            == [(p.kind, p.stratum, p.fraction) for p in faults.plan(5, "g", {"kill": 3}, 1)])
+
+
+@pytest.mark.parametrize(("recovery", "outcome", "recovered"), [
+    ("restore", {"restore_exact": True}, True),
+    ("restore", {"restore_exact": False}, False),
+    # A tune path is judged by the convergence and the exact restore after it, not by a restore it never ran.
+    ("tune", {"converged": True, "final_exact": True}, True),
+    ("tune", {"converged": False, "final_exact": True}, False),
+    ("tune", {"converged": True, "final_exact": False}, False),
+    ("tune", {"restore_exact": True}, False),
+])
+def test_a_fault_is_recovered_by_its_own_path(recovery, outcome, recovered):
+    fault = faults.Fault("kill", 0, 1, 0.5, recovery, landed=True, **outcome)
+    assert fault.recovered is recovered
+    assert faults.Fault("kill", 0, 1, 0.5, recovery, landed=False, restore_exact=True, converged=True,
+                        final_exact=True).recovered is False
+
+
+def test_a_recovery_that_is_not_exact_stops_the_campaign():
+    fault = faults.Fault("reset", 0, 1, 0.5, "restore")
+    faults.Campaign.back_at_start(fault, True, [], "restore after the fault")
+    assert fault.error is None
+    with pytest.raises(faults.Failed, match="sysctl.x: '1' -> '2'"):
+        faults.Campaign.back_at_start(fault, False, ["sysctl.x: '1' -> '2'"], "restore after the fault")
+    assert fault.error == "restore after the fault differs from the pre-apply snapshot"
+
+
 def test_plan_refuses_negative_counts():
     with pytest.raises(ValueError):
         faults.plan(1, "g", {"kill": -1})
@@ -94,6 +134,29 @@ def test_per_boot_list_is_small_and_every_entry_says_why():
     assert len(faults.PER_BOOT) <= 3
     assert all(name.split(".", 1)[0] in ("sysctl", "irq", "memory") and len(why) > 20
                for name, why in faults.PER_BOOT.items())
+
+
+@pytest.mark.parametrize(("after", "other_boot", "rc", "lines"), [
+    ({"sysctl": {"/proc/sys/vm/user_reserve_kbytes": "30550", "/proc/sys/vm/swappiness": "60"}}, True, 0,
+     ["left out (computed at boot", "2 entries compared, 0 differ"]),
+    ({"sysctl": {"/proc/sys/vm/user_reserve_kbytes": "30550", "/proc/sys/vm/swappiness": "60"}}, False, 1,
+     ["differs: sysctl./proc/sys/vm/user_reserve_kbytes: '30543' -> '30550'"]),
+    ({"sysctl": {"/proc/sys/vm/user_reserve_kbytes": "30543", "/proc/sys/vm/swappiness": "10"}}, True, 1,
+     ["differs: sysctl./proc/sys/vm/swappiness: '60' -> '10'", "2 entries compared, 1 differ"]),
+])
+def test_compare_two_snapshot_files(tmp_path, capsys, after, other_boot, rc, lines):
+    before = {"sysctl": {"/proc/sys/vm/user_reserve_kbytes": "30543", "/proc/sys/vm/swappiness": "60"}}
+    (tmp_path / "before.json").write_text(json.dumps(before))
+    (tmp_path / "after.json").write_text(json.dumps(after))
+    argv = ["compare", str(tmp_path / "before.json"), str(tmp_path / "after.json")] + ["--other-boot"] * other_boot
+    assert faults.main(argv) == rc
+    out = capsys.readouterr().out
+    assert all(line in out for line in lines), out
+
+
+def test_compare_refuses_an_empty_snapshot(tmp_path):
+    (tmp_path / "empty.json").write_text("{}")
+    assert faults.main(["compare", str(tmp_path / "empty.json"), str(tmp_path / "empty.json")]) == 1
 
 
 def test_flatten_keeps_lists_and_empty_dicts():

@@ -5,6 +5,7 @@
 import gzip
 import json
 import os
+import re
 import signal
 import struct
 import subprocess
@@ -169,3 +170,157 @@ def test_stop_instance_kills_by_pid_file(tmp_path):
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, 9)
+
+
+# -- kernel flavours and their modules ---------------------------------------------------------------------------------
+# One release string per flavour, as Debian bookworm names them.
+RELEASES = {"6.1": "6.1.0-57-cloud-amd64", "6.12": "6.12.48+deb12-cloud-amd64", "6.1-rt": "6.1.0-57-rt-amd64",
+            "6.1-generic": "6.1.0-57-amd64"}
+
+
+def test_every_flavour_matches_its_own_release_only():
+    assert set(lab.KERNELS) == set(RELEASES)
+    for flavour, spec in lab.KERNELS.items():
+        matches = {other for other, release in RELEASES.items() if re.match(spec["release_re"], release)}
+        assert matches == {flavour}, flavour
+
+
+def test_every_flavour_is_installed_and_boots_from_virtio():
+    for flavour, spec in lab.KERNELS.items():
+        assert spec["package"] in lab.PACKAGES, flavour
+        assert {"virtio_pci", "virtio_blk", "virtio_net"} <= set(spec["initrd_modules"]), flavour
+
+
+def test_modular_flavours_load_ext4_and_its_checksum_and_are_pruned():
+    for flavour in ("6.1-rt", "6.1-generic"):
+        wanted = lab.KERNELS[flavour]["initrd_modules"]
+        assert wanted.index("crc32c_generic") < wanted.index("ext4")
+        assert lab.KERNELS[flavour]["prune_modules"]
+    for flavour in ("6.1", "6.12"):
+        assert "ext4" not in lab.KERNELS[flavour]["initrd_modules"]
+        assert not lab.KERNELS[flavour]["prune_modules"]
+
+
+def test_tuned_is_in_the_image_but_masked():
+    assert "tuned" in lab.PACKAGES
+    assert "tuned.service" in lab.NEIGHBOUR_UNITS
+    assert "tuned.service" not in lab.ENABLE_UNITS
+
+
+# A cut of a modular kernel's modules.dep (6.1 generic, uncompressed modules) and modules.builtin.
+MODULES_DEP = """\
+kernel/fs/ext4/ext4.ko: kernel/lib/crc16.ko kernel/fs/mbcache.ko kernel/fs/jbd2/jbd2.ko
+kernel/fs/jbd2/jbd2.ko:
+kernel/fs/mbcache.ko:
+kernel/lib/crc16.ko:
+kernel/crypto/crc32c_generic.ko:
+kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio_pci_modern_dev.ko kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko
+kernel/drivers/virtio/virtio_pci_modern_dev.ko:
+kernel/drivers/virtio/virtio_ring.ko: kernel/drivers/virtio/virtio.ko
+kernel/drivers/virtio/virtio.ko:
+kernel/drivers/block/virtio_blk.ko: kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko
+kernel/drivers/net/virtio_net.ko: kernel/net/core/failover.ko kernel/drivers/net/net_failover.ko \
+kernel/drivers/virtio/virtio_ring.ko kernel/drivers/virtio/virtio.ko
+kernel/drivers/net/net_failover.ko: kernel/net/core/failover.ko
+kernel/net/core/failover.ko:
+kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko: kernel/drivers/ptp/ptp.ko kernel/drivers/pps/pps_core.ko
+kernel/drivers/ptp/ptp.ko: kernel/drivers/pps/pps_core.ko
+kernel/drivers/pps/pps_core.ko:
+kernel/drivers/gpu/drm/drm.ko:
+kernel/drivers/nvme/host/nvme.ko: kernel/drivers/nvme/host/nvme-core.ko
+kernel/drivers/nvme/host/nvme-core.ko:
+"""
+MODULES_BUILTIN = "kernel/drivers/char/mem.ko\nkernel/fs/ext4/ext4.ko\n"
+
+
+def test_resolve_modules_puts_what_each_module_needs_first():
+    deps = lab.parse_modules_dep(MODULES_DEP)
+    order = lab.resolve_modules(deps, [], lab.MODULAR_INITRD, "6.1.0-57-amd64")
+    assert len(order) == len(set(order))
+    for mod in order:
+        assert all(order.index(dep) < order.index(mod) for dep in deps[mod]), mod
+    names = [lab.module_name(m) for m in order]
+    # The checksum is in before anything that mounts ext4 asks the crypto API for it.
+    assert names[-1] == "ext4" and names.index("crc32c_generic") < names.index("jbd2")
+    assert "kernel/net/core/failover.ko" in order and "kernel/drivers/nvme/host/nvme.ko" not in order
+
+
+def test_resolve_modules_skips_built_ins_and_refuses_unknown_modules():
+    deps = lab.parse_modules_dep(MODULES_DEP)
+    del deps["kernel/fs/ext4/ext4.ko"]
+    order = lab.resolve_modules(deps, MODULES_BUILTIN.split(), ["ext4", "virtio_blk"], "r")
+    assert not any("ext4" in mod or "jbd2" in mod for mod in order)
+    with pytest.raises(lab.LabError, match="module 9p not found for kernel r"):
+        lab.resolve_modules(deps, MODULES_BUILTIN.split(), ["9p"], "r")
+
+
+def test_module_names_read_dashes_as_underscores_and_drop_compression():
+    assert lab.module_name("kernel/drivers/nvme/host/nvme-core.ko.xz") == "nvme_core"
+    assert lab.module_name("kernel/crypto/crc32c_generic.ko") == "crc32c_generic"
+    deps = lab.parse_modules_dep("kernel/drivers/nvme/host/nvme-core.ko.xz:\n")
+    assert lab.resolve_modules(deps, [], ["nvme-core"], "r") == ["kernel/drivers/nvme/host/nvme-core.ko.xz"]
+
+
+def test_modules_to_keep_is_the_kept_trees_the_initrd_and_what_they_need():
+    deps = lab.parse_modules_dep(MODULES_DEP)
+    kept = lab.modules_to_keep(deps, ["kernel/drivers/nvme/", "kernel/drivers/net/virtio_net"], ["ext4"], "r")
+    assert kept == {"kernel/drivers/nvme/host/nvme.ko", "kernel/drivers/nvme/host/nvme-core.ko",
+                    "kernel/drivers/net/virtio_net.ko", "kernel/drivers/net/net_failover.ko",
+                    "kernel/net/core/failover.ko", "kernel/drivers/virtio/virtio_ring.ko",
+                    "kernel/drivers/virtio/virtio.ko", "kernel/fs/ext4/ext4.ko", "kernel/fs/jbd2/jbd2.ko",
+                    "kernel/fs/mbcache.ko", "kernel/lib/crc16.ko"}
+
+
+def test_the_guest_keeps_its_devices_and_drops_hardware_it_does_not_have():
+    deps = lab.parse_modules_dep(MODULES_DEP)
+    kept = lab.modules_to_keep(deps, lab.GUEST_MODULES, lab.MODULAR_INITRD, "r")
+    assert set(lab.resolve_modules(deps, [], lab.MODULAR_INITRD + ["nvme"], "r")) <= kept
+    assert not kept & {"kernel/drivers/net/ethernet/intel/e1000e/e1000e.ko", "kernel/drivers/gpu/drm/drm.ko",
+                       "kernel/drivers/ptp/ptp.ko"}
+
+
+def fake_kernel_tree(root, release):
+    moddir = root / "lib" / "modules" / release
+    for mod in lab.parse_modules_dep(MODULES_DEP):
+        (moddir / mod).parent.mkdir(parents=True, exist_ok=True)
+        (moddir / mod).write_bytes(b"\x7fELF " + mod.encode())
+    (moddir / "modules.dep").write_text(MODULES_DEP)
+    (moddir / "modules.builtin").write_text(MODULES_BUILTIN.replace("kernel/fs/ext4/ext4.ko\n", ""))
+    return moddir
+
+
+def test_prune_modules_removes_the_rest_and_runs_the_guests_depmod(tmp_path, monkeypatch):
+    release = "6.1.0-57-amd64"
+    moddir = fake_kernel_tree(tmp_path, release)
+    calls = []
+    # depmod runs in the guest's root (chroot), which a test cannot enter; the call itself is what is checked.
+    monkeypatch.setattr(lab, "run", lambda cmd, **kw: calls.append(cmd))
+    kept, removed, freed = lab.prune_modules(tmp_path, release, lab.GUEST_MODULES, lab.MODULAR_INITRD)
+    assert calls == [["chroot", str(tmp_path), "depmod", "-a", release]]
+    left = {str(p.relative_to(moddir)) for p in moddir.rglob("*.ko")}
+    assert left == lab.modules_to_keep(lab.parse_modules_dep(MODULES_DEP), lab.GUEST_MODULES, lab.MODULAR_INITRD,
+                                       release)
+    assert (kept, removed) == (len(left), 4) and freed > 0
+    # Directories that held only removed modules are gone.
+    assert not (moddir / "kernel" / "drivers" / "gpu").exists() and not (moddir / "kernel" / "drivers" / "ptp").exists()
+
+
+def test_prune_modules_refuses_a_flavour_whose_initrd_module_is_missing(tmp_path, monkeypatch):
+    fake_kernel_tree(tmp_path, "r")
+    monkeypatch.setattr(lab, "run", lambda cmd, **kw: pytest.fail(f"ran {cmd}"))
+    with pytest.raises(lab.LabError, match="module xfs not found"):
+        lab.prune_modules(tmp_path, "r", lab.GUEST_MODULES, ["xfs"])
+    assert (tmp_path / "lib/modules/r/kernel/drivers/gpu/drm/drm.ko").exists()
+
+
+def test_build_initrd_carries_the_modules_in_load_order(tmp_path):
+    moddir = fake_kernel_tree(tmp_path, "r")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "busybox").write_bytes(b"busybox")
+    names = lab.build_initrd(tmp_path, "r", tmp_path / "initrd", lab.MODULAR_INITRD)
+    parsed = parse_newc((tmp_path / "initrd").read_bytes())
+    assert parsed["etc/lab-modules"][1].decode().split() == names
+    order = lab.resolve_modules(lab.parse_modules_dep(MODULES_DEP), [], lab.MODULAR_INITRD, "r")
+    assert names == [os.path.basename(mod) for mod in order]
+    for mod in order:
+        assert parsed[f"lib/modules/{os.path.basename(mod)}"][1] == (moddir / mod).read_bytes()

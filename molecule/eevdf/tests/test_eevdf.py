@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
-"""The balanced mode on EEVDF (6.12, two NUMA nodes, NVMe): the guest is the machine this scenario is about;
+"""EEVDF (6.12) on two NUMA nodes of one CPU each, with NVMe: balanced on eevdf612, aggressive on numa612;
 molecule/resources/tests/test_mode_applied.py reads what the mode promises from the kernel, and
 molecule/resources/tests/test_engine_applied.py the engine knobs in EEVDF's debugfs layout."""
 

@@ -3,6 +3,7 @@
 """Shared by the mode scenarios: what each mode promises, read from the kernel's own files (/proc/sys, /sys,
 cgroupfs, /proc/PID), never from what Ansible reported. The scenario's lab_mode says which mode was applied."""
 
+import json
 import re
 
 import pytest
@@ -37,6 +38,18 @@ def cpulist(text):
 def needs(host, *modes):
     if mode(host) not in modes:
         pytest.skip(f"not part of the {mode(host)} mode")
+
+
+def partitioned(host):
+    """Whether the platform's shape leaves a latency CPU: the scenario says so (lab_cpu_partition: false on one CPU per
+    NUMA node), and the tests of either answer read the guest, so a wrong answer fails one of them."""
+    return host.ansible.get_variables().get("lab_cpu_partition", True)
+
+
+def needs_partition(host):
+    needs(host, "aggressive")
+    if not partitioned(host):
+        pytest.skip("this shape has no CPU partition: test_partition_unsupported_on_this_shape reads it")
 
 
 # -- every mode --------------------------------------------------------------------------------------------------------
@@ -115,7 +128,7 @@ def test_latency_service_fifo_with_throttling(host):
 
 
 def test_cpu_partition_keeps_housekeeping(host):
-    needs(host, "aggressive")
+    needs_partition(host)
     latency = cpulist(read(host, f"{LATENCY_SLICE}/cpuset.cpus"))
     batch = cpulist(read(host, f"{BATCH_SLICE}/cpuset.cpus"))
     assert latency and batch
@@ -124,7 +137,7 @@ def test_cpu_partition_keeps_housekeeping(host):
 
 
 def test_device_irqs_on_housekeeping_side(host):
-    needs(host, "aggressive")
+    needs_partition(host)
     latency = cpulist(read(host, f"{LATENCY_SLICE}/cpuset.cpus"))
     moved = 0
     for line in host.check_output("cat /proc/interrupts").splitlines()[1:]:
@@ -138,7 +151,42 @@ def test_device_irqs_on_housekeeping_side(host):
 
 
 def test_unbound_workqueues_off_latency_cpus(host):
-    needs(host, "aggressive")
+    needs_partition(host)
     latency = cpulist(read(host, f"{LATENCY_SLICE}/cpuset.cpus"))
     mask = int(read(host, "/sys/devices/virtual/workqueue/cpumask").replace(",", ""), 16)
     assert mask and not any(mask >> cpu & 1 for cpu in latency)
+
+
+# The settings of the aggressive mode that follow the CPU partition (besides one per device IRQ), which a shape without
+# a latency CPU cannot carry.
+PARTITION_KNOBS = ("cgroup.aitune-latency.cpuset.cpus", "cgroup.aitune-batch.cpuset.cpus", "irq.default_affinity",
+                   "workqueue.cpumask")
+
+
+def test_partition_unsupported_on_this_shape(host):
+    needs(host, "aggressive")
+    if partitioned(host):
+        pytest.skip("this shape has a CPU partition: the tests above read it")
+    nodes = read(host, "/sys/devices/system/node/online")
+    online = read(host, "/sys/devices/system/cpu/online")
+    recorded = json.loads(read(host, "/etc/ansible/facts.d/aitune.fact"))
+    # Each CPU is CPU 0 of its own NUMA node: unsupported, with the shape named, and recorded as such.
+    reason = recorded["unsupported"].get("cgroup.aitune-latency.cpuset.cpus", "")
+    assert reason.startswith("no CPU left for the latency set"), recorded["unsupported"]
+    assert f"({online})" in reason and "NUMA node" in reason, reason
+    for name in PARTITION_KNOBS:
+        assert recorded["knobs"][name] == "unsupported" and recorded["unsupported"][name] == reason, name
+    # Nothing of it was written: the slices have no CPUs of their own, IRQs, new IRQs and unbound workers keep every
+    # CPU.
+    assert nodes == "0-1"
+    for slice_dir in (LATENCY_SLICE, BATCH_SLICE):
+        assert not host.file(f"{slice_dir}/cpuset.cpus").exists or read(host, f"{slice_dir}/cpuset.cpus") == ""
+    every = sum(1 << cpu for cpu in cpulist(online))
+    assert int(read(host, "/proc/irq/default_smp_affinity").replace(",", ""), 16) == every
+    assert int(read(host, "/sys/devices/virtual/workqueue/cpumask").replace(",", ""), 16) == every
+    # Only the partition's settings are left out for the shape; every other setting left out says its own reason,
+    # and the rest of the mode applied (FIFO placement in the weighted slices: the tests above).
+    for_the_shape = {name for name, why in recorded["unsupported"].items() if why == reason}
+    assert all(name in PARTITION_KNOBS or name.startswith("irq.") for name in for_the_shape), for_the_shape
+    left_out = {name for name, state in recorded["knobs"].items() if state != "applied"}
+    assert left_out <= set(recorded["unsupported"]) | set(recorded.get("not_permitted", {}))

@@ -2,7 +2,7 @@
 # Copyright (c) 2026 aitune.kernel contributors
 """After aitune.kernel.restore the guest is as it was before the first apply.
 
-Three snapshots of the kernel's own files (molecule/restore/kernel_snapshot.py, run on the guest) are compared: before
+Three snapshots of the kernel's own files (molecule/resources/kernel_snapshot.py, run on the guest) are compared: before
 the first apply, after the apply (to prove the apply changed what restore must undo) and now. The full tuning_facts
 from before the first apply are compared with those read after restore. Then each promise is read once more directly:
 no managed file, unit or cgroup is left, the stand-in services run as they did, the NVMe queue and PM QoS are back.

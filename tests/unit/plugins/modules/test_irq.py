@@ -260,6 +260,9 @@ def test_boot_unit_without_irqbalance_and_its_script_reapplies(make_host, with_s
     assert systemctl.calls == [('daemon-reload',), ('start', 'aitune-irq-affinity.service', True)]
     content = host.read(UNIT)
     assert 'Type=oneshot\n' in content and 'WantedBy=multi-user.target\n' in content
+    # Drivers that udev loads at boot have requested their IRQs before the script runs.
+    assert 'After=systemd-modules-load.service systemd-udev-trigger.service local-fs.target\n' in content
+    assert 'ExecStartPre=-/bin/udevadm settle --timeout=60\n' in content
     exec_line = re.search(r'^ExecStart=/bin/sh -c "(.*)"$', content, re.M).group(1)
     # systemd's own expansions are escaped: $$ and %% stand for $ and %.
     assert '$$' in exec_line and '%%' in exec_line and not re.search(r'(?<![$])\$(?![$])', exec_line.replace('$$', ''))

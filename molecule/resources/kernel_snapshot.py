@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright (c) 2026 aitune.kernel contributors
 """Print, as JSON, everything on this guest that tuning could change, read from the kernel's own files and from the
-configuration directories the collection writes to. The restore scenario runs it before the first apply, after the
-apply and after aitune.kernel.restore (copied to the guest; standard library only, run as root).
+configuration directories the collection writes to. The restore and kernels scenarios run it before the first apply,
+after the apply and after aitune.kernel.restore, and tools/lab/faults.py around every crash fault (copied to the
+guest; standard library only, run as root).
 
 Nothing here comes from the collection: values are read from /proc, /sys, debugfs, cgroupfs and /dev/cpu_dma_latency,
 files are listed with their content hash, services are read through /proc/PID.
@@ -96,8 +97,32 @@ def power():
     return found
 
 
+def irq_identities():
+    """{IRQ number: what /proc/interrupts shows after the per-CPU counts}: the chip, the hardware IRQ number within
+    its domain (for MSI, derived from the PCI address and the vector) and the actions, such as
+    'PCI-MSI 65536-edge virtio0-config'. Unlike the number, which the kernel hands out in probe order, this names
+    the same interrupt in every boot."""
+    with open('/proc/interrupts') as handle:
+        lines = handle.read().splitlines()
+    cpus = len(lines[0].split())
+    found = {}
+    for line in lines[1:]:
+        number, _sep, rest = line.partition(':')
+        if number.strip().isdigit():
+            found[number.strip()] = ' '.join(rest.split()[cpus:])
+    return found
+
+
 def irqs():
-    found = values('/proc/irq/*/smp_affinity_list')
+    """The affinity of every IRQ, by its identity where it has a handler (so that a boot that numbers the IRQs
+    otherwise compares them as they are), by number where it has none, and the default and workqueue masks."""
+    named = irq_identities()
+    found = {}
+    for path, value in values('/proc/irq/*/smp_affinity_list').items():
+        number = path.split('/')[3]
+        key = 'irq %s' % named[number] if named.get(number) else path
+        # Two IRQs that look the same (none on the lab's guests) stay apart by number.
+        found[path if key in found else key] = value
     found.update(values('/proc/irq/default_smp_affinity'))
     found.update(values('/sys/devices/virtual/workqueue/cpumask'))
     return found
