@@ -10,8 +10,14 @@ no managed file, unit or cgroup is left, the stand-in services run as they did, 
 
 import json
 import re
+import sys
+from pathlib import Path
 
 import pytest
+
+# The crash-fault driver compares snapshots the same way: one comparison for both.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tools" / "lab"))
+from faults import differences  # noqa: E402
 
 SNAPSHOT = "/usr/local/lib/aitune-lab-snapshot.py"
 BEFORE_KERNEL = "/var/tmp/aitune-lab-before-kernel.json"
@@ -52,25 +58,6 @@ MANAGED_FILES = (
 
 def load(host, path):
     return json.loads(host.file(path).content_string)
-
-
-def flatten(tree, prefix=""):
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def differences(before, after, excluded):
-    before, after = flatten(before), flatten(after)
-    return [f"{name}: {before.get(name, '<absent>')!r} -> {after.get(name, '<absent>')!r}"
-            for name in sorted(set(before) | set(after))
-            if name not in excluded and before.get(name, "<absent>") != after.get(name, "<absent>")]
 
 
 @pytest.fixture()
