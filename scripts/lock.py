@@ -2,12 +2,14 @@
 # Copyright (c) 2026 aitune.kernel contributors
 """Generate and check the Python lock files from their human-edited inputs.
 
-    requirements.txt       -> requirements.lock        what the collection's users and the execution environment need
-    requirements-test.txt  -> requirements-test.lock   that plus the test command's tools (scripts/bootstrap installs it)
+    requirements.txt        -> requirements.lock         what the collection's users and the execution environment need
+    requirements-test.txt   -> requirements-test.lock    that plus the test command's tools (scripts/bootstrap)
+    requirements-server.txt -> requirements-server.lock  the benchmark's inference server, its build tools and the
+                                                         model writer (scripts/setup-llama-server, into .venv-llama)
 
 Every package, transitive ones included, is pinned to one version per Python/platform marker and carries the hashes
-of its files, so an install resolves nothing and takes no file it did not expect. The test lock is resolved with the
-runtime lock as its constraint: a package both need has the same version in both.
+of its files, so an install resolves nothing and takes no file it did not expect. The test and server locks are
+resolved with the runtime lock as their constraint: a package two of them need has the same version in both.
 
     scripts/lock                      re-resolve after an input changed, keeping every pin that still fits
     scripts/lock --upgrade            resolve everything afresh (newest versions the ranges allow)
@@ -36,6 +38,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOCKS = (
     ('requirements.lock', 'requirements.txt', ('requirements.txt',), None),
     ('requirements-test.lock', 'requirements-test.txt', ('requirements.txt', 'requirements-test.txt'),
+     'requirements.lock'),
+    ('requirements-server.lock', 'requirements-server.txt', ('requirements.txt', 'requirements-server.txt'),
      'requirements.lock'),
 )
 PYTHON_VERSION = '3.11'
@@ -147,8 +151,8 @@ def check():
     for problem in problems:
         print('lock: ' + problem, file=sys.stderr)
     if not problems:
-        print('lock: %s up to date with their inputs, %d packages pinned with hashes'
-              % (' and '.join(lock for lock, _s, _i, _c in LOCKS), len(locked.get(LOCKS[-1][0], {}))))
+        print('lock: %s up to date with their inputs, every pin with hashes'
+              % ', '.join('%s (%d packages)' % (lock, len(entries)) for lock, entries in locked.items()))
     return 1 if problems else 0
 
 

@@ -28,16 +28,19 @@ from array import array
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import run_endpoint
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import (
-    BenchError, cgroup_pressure_path, counter_metrics, host_info, host_snapshot, online_cpus, system_metrics, utc_now)
+    BenchError, cgroup_pressure_path, counter_metrics, host_info, host_snapshot, online_cpus, process_cpu_ticks,
+    read_counter, system_metrics, utc_now)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_native import NativeUnavailable, build_native_worker
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_options import validate_options
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_procs import Placement, ProcessSet, TerminationGuard
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_server import (
+    GENERATE_SOURCE, InferenceServer, default_tools, make_tree, server_python, session_config, session_metrics)
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_session import program_source, run_tool
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import distribution, latency_summary, summarize_runs
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import (
     GpuSampler, cyclictest_argv, fio_argv, gpu_metrics, parse_cyclictest, parse_fio)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_worker import (
     HOG_SOURCE, PythonWorker, default_calibration_file, send_message, spin_calibration)
-from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist
 
 
 def sleep_until_ns(deadline_ns):
@@ -74,17 +77,22 @@ class Bench(object):
         self.load_placement = None
         self.iterations = None
         self.worker = None
+        self.server = None
+        self.tree = None
+        # The batch work's processes and, for the generating job, their token counters: read around every window.
+        self.load_pids = []
+        self.load_counters = []
 
     # -- lifecycle ----------------------------------------------------------------------------------------------------
 
     def run(self):
-        validate_options(self.options)
+        validate_options(self.options, self.python)
         opts = self.options
         tool = opts.get('tool') or 'agent'
         results = {'tool': tool, 'workload': opts.get('workload') if tool == 'agent' else None,
                    'condition': opts.get('condition'), 'parameters': self.parameters(), 'runs': [],
                    'summary': None, 'host': host_info(), 'placement': None, 'pids': {'started': [], 'remaining': []},
-                   'warnings': self.warnings, 'worker': None, 'worker_build': None}
+                   'warnings': self.warnings, 'worker': None, 'worker_build': None, 'server': None}
         self.scratch = tempfile.mkdtemp(prefix='aitune-bench-')
         self.processes = ProcessSet(self.scratch)
         failure = None
@@ -98,6 +106,9 @@ class Bench(object):
         except KeyboardInterrupt:
             failure = 'the benchmark was interrupted'
         finally:
+            if self.server is not None:
+                self.server.stop()
+                results['server'] = self.server.report
             self.processes.close()
             shutil.rmtree(self.scratch, ignore_errors=True)
             results['pids'] = {'started': self.processes.started(), 'remaining': self.processes.remaining()}
@@ -143,16 +154,23 @@ class Bench(object):
             self.prepare_agent(results)
         else:
             self._note_unused_settings(tool)
+        if tool in ('server', 'agent_session'):
+            self.start_server()
+        if opts.get('preflight'):
+            self.preflight(results)
+            return
         if opts.get('condition') == 'load':
             self.load_placement.resolve(opts.get('load_slice'), opts.get('load_cgroup'), self.processes, self.python)
-            self.start_hogs()
+            self.start_load()
         runner = {'agent': self.agent_repetition, 'cyclictest': self.cyclictest_repetition,
-                  'fio': self.fio_repetition, 'endpoint': self.endpoint_repetition}[tool]
+                  'fio': self.fio_repetition, 'endpoint': self.endpoint_repetition,
+                  'server': self.server_repetition, 'agent_session': self.session_repetition}[tool]
         for repetition in range(1, opts['repetitions'] + 1):
             run = runner(repetition)
             run['repetition'] = repetition
             results['runs'].append(run)
-        primary = {'agent': 'wake', 'cyclictest': 'latency', 'fio': 'io', 'endpoint': 'ttft'}[tool]
+        primary = {'agent': 'wake', 'cyclictest': 'latency', 'fio': 'io', 'endpoint': 'ttft', 'server': 'ttft',
+                   'agent_session': 'session_step'}[tool]
         results['summary'] = summarize_runs(results['runs'], primary)
 
     def prepare_agent(self, results):
@@ -209,8 +227,67 @@ class Bench(object):
         for name in unused:
             self.warnings.append('%s does not apply to tool %s and was not used' % (name, tool))
 
+    def load_count(self):
+        return max(1, int(len(online_cpus()) * self.options.get('load_fraction', 1.0) + 0.5))
+
+    def start_load(self):
+        """The batch work of the loaded condition: spin hogs, or llama.cpp generating offline (``load_job``)."""
+        if self.options.get('load_job') == 'generate':
+            self.start_generate()
+        else:
+            self.start_hogs()
+        self.load_pids = [child.pid for child in self.hogs]
+
+    def start_generate(self, count=None, placed=True):
+        """llama.cpp generating offline, one single-threaded process where there would be a hog (independent
+        processes, as batch jobs are: a multi-threaded one would stall at its threads' barrier whenever one of them
+        waits for a CPU), in the batch placement, each counting its tokens; ready once each has loaded the model."""
+        settings = self.options['server']
+        count = count or self.load_count()
+        prefix = self.load_placement.prefix if placed else []
+        children = []
+        for index in range(count):
+            counter = os.path.join(self.scratch, 'batch-tokens-%d' % index)
+            child = self.processes.start(prefix + [server_python(settings, self.python), '-c', GENERATE_SOURCE],
+                                         'batch-generate')
+            if placed:
+                self.load_placement.place(child)
+            child.send({'model': settings['model'], 'threads': 1, 'counter': counter,
+                        'prompt': 'Once upon a time, in a data centre far away,'})
+            children.append(child)
+            self.hogs.append(child)
+            self.load_counters.append(counter)
+        for child in children:
+            child.read_message(time.monotonic() + 300, 'loading the model for the batch job')
+        if placed:
+            self.load_placement.applied['batch_job'] = 'llama.cpp generation, %d single-threaded processes' % count
+        return children
+
+    def snapshot(self, pids=(), pressure=None):
+        """The host's counters, and the batch work's CPU time and tokens where it runs."""
+        snapshot = host_snapshot(pids, pressure)
+        if self.load_pids:
+            snapshot['load_ticks'] = process_cpu_ticks(self.load_pids)
+            counts = [read_counter(path) for path in self.load_counters]
+            snapshot['load_tokens'] = sum(counts) if counts and None not in counts else None
+        return snapshot
+
+    @staticmethod
+    def batch_metrics(before, after):
+        """What the batch work got done in the window: its share of all CPU time, and its tokens/s when it
+        generates. None of it under the idle condition."""
+        if 'load_ticks' not in before or 'load_ticks' not in after:
+            return {}
+        window_s = (after['t_ns'] - before['t_ns']) / 1e9
+        capacity = window_s * os.sysconf('SC_CLK_TCK') * len(online_cpus())
+        metrics = {'batch_cpu_pct': round((after['load_ticks'] - before['load_ticks']) * 100.0 / capacity, 2)
+                   if capacity > 0 else None}
+        if before.get('load_tokens') is not None and after.get('load_tokens') is not None and window_s > 0:
+            metrics['batch_tokens_per_s'] = round((after['load_tokens'] - before['load_tokens']) / window_s, 2)
+        return metrics
+
     def start_hogs(self):
-        count = max(1, int(len(online_cpus()) * self.options.get('load_fraction', 1.0) + 0.5))
+        count = self.load_count()
         for _index in range(count):
             child = self.processes.start(self.load_placement.prefix + [self.python, '-c', HOG_SOURCE], 'load')
             self.load_placement.place(child)
@@ -241,10 +318,7 @@ class Bench(object):
 
     def check_ready(self, child, deadline):
         message = child.read_message(deadline, 'starting')
-        for name, error in sorted((message.get('errors') or {}).items()):
-            self.workers_placement.skip(name, '%s (PID %d): %s' % (child.role, child.pid, error))
-        for name, value in (message.get('applied') or {}).items():
-            self.workers_placement.applied[name] = format_cpulist(value) if name == 'cpus' else value
+        self.workers_placement.note(message, child.role, child.pid)
         return message
 
     def make_channels(self, count, periodic):
@@ -296,11 +370,11 @@ class Bench(object):
             os.write(channels[0][1], token.to_bytes(8, sys.byteorder))
         gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
         sleep_until_ns(measure_from)
-        before = host_snapshot(pids, pressure)
+        before = self.snapshot(pids, pressure)
         gpu.start()
         try:
             sleep_until_ns(stop_at)
-            after = host_snapshot(pids, pressure)
+            after = self.snapshot(pids, pressure)
         finally:
             gpu.stop()
         # A step may be in its compute when the window closes, so allow for the longest step and a slow host.
@@ -333,6 +407,7 @@ class Bench(object):
             metrics['posted'] = info.get('posted')
             metrics['missed_posts'] = info.get('missed')
         metrics.update(counter_metrics(window['before'], window['after'], steps))
+        metrics.update(self.batch_metrics(window['before'], window['after']))
         return metrics, wake
 
     def agent_repetition(self, repetition):
@@ -376,7 +451,7 @@ class Bench(object):
         child.close_stdin()
         gpu = GpuSampler(self.processes, self.options.get('gpu_sample_interval_s'))
         pressure = cgroup_pressure_path(child.pid, self.workers_placement.cgroup)
-        before = host_snapshot((), pressure)
+        before = self.snapshot((), pressure)
         gpu.start()
         chunks = []
         deadline = time.monotonic() + timeout_s
@@ -392,11 +467,12 @@ class Bench(object):
             child.proc.wait(timeout=max(1, deadline - time.monotonic()))
         finally:
             gpu.stop()
-            after = host_snapshot((), pressure)
+            after = self.snapshot((), pressure)
             self.processes.stop(child, grace_s=0)
         if child.proc.returncode != 0:
             raise BenchError('%s failed (rc=%s)%s' % (what, child.proc.returncode, child.stderr_tail(prefix=': ')))
         metrics = system_metrics(before, after)
+        metrics.update(self.batch_metrics(before, after))
         gpu_report = gpu.report()
         metrics.update(gpu_metrics(gpu_report))
         return '\n'.join(chunks), metrics, gpu_report, child
@@ -427,15 +503,16 @@ class Bench(object):
     def endpoint_repetition(self, repetition):
         opts = self.options
         gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
-        before = host_snapshot()
+        before = self.snapshot()
         started_at = utc_now()
         gpu.start()
         try:
             outcome = run_endpoint(opts['endpoint'], opts['duration_s'])
         finally:
             gpu.stop()
-        after = host_snapshot()
+        after = self.snapshot()
         metrics = system_metrics(before, after)
+        metrics.update(self.batch_metrics(before, after))
         metrics.update(outcome['metrics'])
         gpu_report = gpu.report()
         metrics.update(gpu_metrics(gpu_report))
@@ -444,6 +521,132 @@ class Bench(object):
                 self.warnings.append(message)
         return {'started_at': started_at, 'window_s': outcome['window_s'], 'metrics': metrics,
                 'distribution': outcome['distribution'], 'gpu': gpu_report, 'requests': outcome['requests']}
+
+
+    # -- the inference server and the agent sessions ------------------------------------------------------------------
+
+    def start_server(self):
+        """The server where latency work runs, through the workers' launcher; for the sessions also their tree."""
+        launcher = PythonWorker(self.python)
+        self.server = InferenceServer(self.options['server'], self.python, self.processes, self.workers_placement,
+                                      self.worker_settings())
+        self.server.start(launcher)
+        if self.options.get('tool') == 'agent_session':
+            self.tree = os.path.join(self.scratch, 'tree')
+            make_tree(self.tree)
+
+    def session_tools(self):
+        return (self.options.get('agent_session') or {}).get('tools') or default_tools(self.python)
+
+    def preflight(self, results):
+        """The checks of a run before any mode is applied: the server answers one request, every tool call of the
+        sessions runs, and the batch job loads its model."""
+        client = dict(self.server.client_settings(self.options['server']), requests=1, concurrency=1)
+        client.pop('rate_rps', None)
+        outcome = run_endpoint(client, 60.0)
+        checked = {'request': outcome['requests'], 'ttft_ms': outcome['metrics']['ttft_p50_ms'], 'tools': [],
+                   'batch_job': None}
+        if self.options.get('tool') == 'agent_session':
+            timeout = (self.options.get('agent_session') or {}).get('tool_timeout_s') or 30.0
+            for argv in self.session_tools():
+                _output, error = run_tool(argv, self.tree, timeout)
+                if error:
+                    raise BenchError('the agent sessions cannot run their tool call: %s' % error)
+                checked['tools'].append(argv[0])
+        if self.options.get('load_job') == 'generate':
+            for child in self.start_generate(count=1, placed=False):
+                self.processes.stop(child, grace_s=0)
+            checked['batch_job'] = 'llama.cpp generation loaded %s' % self.options['server']['model']
+        results['preflight'] = checked
+
+    def server_repetition(self, repetition):
+        """One window of streamed requests to the server, after a warm-up of the same requests."""
+        opts = self.options
+        client = self.server.client_settings(opts['server'])
+        if opts['warmup_s']:
+            run_endpoint(client, opts['warmup_s'])
+        pressure = cgroup_pressure_path(self.server.child.pid, self.workers_placement.cgroup)
+        gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
+        before = self.snapshot([self.server.child.pid], pressure)
+        started_at = utc_now()
+        gpu.start()
+        try:
+            outcome = run_endpoint(client, opts['duration_s'])
+        finally:
+            gpu.stop()
+        after = self.snapshot([self.server.child.pid], pressure)
+        metrics = system_metrics(before, after)
+        metrics.update(self.batch_metrics(before, after))
+        metrics.update(outcome['metrics'])
+        gpu_report = gpu.report()
+        metrics.update(gpu_metrics(gpu_report))
+        for message in outcome.get('warnings', []):
+            if message not in self.warnings:
+                self.warnings.append(message)
+        return {'started_at': started_at, 'window_s': outcome['window_s'], 'metrics': metrics,
+                'distribution': outcome['distribution'], 'gpu': gpu_report, 'requests': outcome['requests']}
+
+    def start_sessions(self, settings):
+        """The sessions' program, placed as latency work through the launcher, with its settings given."""
+        launcher = PythonWorker(self.python)
+        child = self.processes.start(self.workers_placement.prefix + launcher.argv, 'sessions')
+        self.workers_placement.place(child)
+        config = dict(self.worker_settings(), role='exec', keep_stdio=True,
+                      argv=[self.python, '-c', program_source()])
+        if not send_message(child, launcher, config):
+            raise BenchError('the sessions\' launcher (PID %d) exited before it got its settings%s' % (
+                child.pid, child.stderr_tail(prefix=': ')))
+        deadline = time.monotonic() + 60
+        placed = child.read_message(deadline, 'placing the sessions')
+        self.workers_placement.note(placed, 'sessions', child.pid)
+        child.send(session_config(self.server, settings, self.session_tools(), self.tree))
+        child.read_message(deadline, 'starting the sessions')
+        return child
+
+    def session_repetition(self, repetition):
+        """One window of K agent sessions stepping through model calls and tool calls."""
+        opts = self.options
+        settings = opts.get('agent_session') or {}
+        child = self.start_sessions(settings)
+        finished = False
+        try:
+            pids = [child.pid, self.server.child.pid]
+            pressure = cgroup_pressure_path(child.pid, self.workers_placement.cgroup)
+            start_ns = time.monotonic_ns() + 20000000
+            measure_from = start_ns + int(opts['warmup_s'] * 1e9)
+            stop_at = measure_from + int(opts['duration_s'] * 1e9)
+            child.send({'go': True, 'start_ns': start_ns, 'measure_from_ns': measure_from, 'stop_at_ns': stop_at})
+            gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
+            started_at = utc_now()
+            sleep_until_ns(measure_from)
+            before = self.snapshot(pids, pressure)
+            gpu.start()
+            try:
+                sleep_until_ns(stop_at)
+                after = self.snapshot(pids, pressure)
+            finally:
+                gpu.stop()
+            request_timeout = self.options['server'].get('request_timeout_s') or 120.0
+            tool_timeout = settings.get('tool_timeout_s') or 30.0
+            done = child.read_message(time.monotonic() + request_timeout + tool_timeout + 30, 'finishing the sessions')
+            finished = True
+        finally:
+            self.processes.stop(child, grace_s=2.0 if finished else 0)
+        window_s = (stop_at - measure_from) / 1e9
+        metrics, step_distribution = session_metrics(done, window_s)
+        metrics.update(counter_metrics(before, after, metrics['session_steps']))
+        metrics.update(self.batch_metrics(before, after))
+        gpu_report = gpu.report()
+        metrics.update(gpu_metrics(gpu_report))
+        if done.get('errors'):
+            message = 'agent sessions: %d step(s) failed; the first error: %s' % (done['errors'], done['first_error'])
+            self.warnings.append(message)
+        if not metrics['session_steps']:
+            raise BenchError('the agent sessions completed no step in the %.1f s window%s' % (
+                window_s, '; the first error: %s' % done['first_error'] if done.get('first_error') else ''))
+        return {'started_at': started_at, 'window_s': window_s, 'metrics': metrics,
+                'distribution': step_distribution, 'gpu': gpu_report,
+                'sessions': {'steps': metrics['session_steps'], 'errors': metrics['session_errors']}}
 
 
 def run_benchmark(options, check_mode=False):

@@ -31,7 +31,8 @@ except ImportError:
 
 # Ratio bars show these, where an arm has them.
 BAR_METRICS = ('wake_p50_us', 'wake_p99_us', 'steps_per_s', 'latency_p99_us', 'io_p99_us', 'ttft_p99_ms',
-               'tokens_per_s')
+               'itl_p99_ms', 'tokens_per_s', 'session_step_p99_ms', 'session_steps_per_s', 'batch_cpu_pct',
+               'batch_tokens_per_s')
 # Where the ratio bars' log axis gets a labelled tick.
 RATIO_TICKS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 

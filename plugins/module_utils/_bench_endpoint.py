@@ -20,6 +20,7 @@ import time
 from urllib.parse import urlsplit
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError, check_range
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_session import RequestResult, stream_request
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import DISTRIBUTION_QUANTILES, percentile
 
 CHAT_PATH = '/v1/chat/completions'
@@ -192,80 +193,6 @@ def scrape_histogram(url, name, timeout, validate_certs=True):
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# One streamed request
-
-def token_events(payload):
-    """How many generated pieces one chunk carries (0 or 1) and its usage block, for chat and text completions."""
-    pieces = 0
-    for choice in payload.get('choices') or []:
-        delta = choice.get('delta') or {}
-        for text in (delta.get('content'), delta.get('reasoning_content'), choice.get('text')):
-            if isinstance(text, str) and text:
-                pieces = 1
-    return pieces, payload.get('usage')
-
-
-class RequestResult(object):
-    __slots__ = ('scheduled', 'start', 'first', 'times', 'end', 'tokens', 'error')
-
-    def __init__(self, scheduled, start):
-        self.scheduled = scheduled
-        self.start = start
-        self.first = None
-        self.times = []
-        self.end = None
-        self.tokens = None
-        self.error = None
-
-
-def stream_request(connection, target, body, headers, request_timeout, scheduled):
-    """Sends one streaming request on ``connection`` and times every content chunk with time.monotonic()."""
-    result = RequestResult(scheduled, time.monotonic())
-    connection.request('POST', target.path, body=body, headers=headers)
-    if connection.sock is not None:
-        connection.sock.settimeout(request_timeout)
-    response = connection.getresponse()
-    if response.status != 200:
-        detail = response.read(2000).decode('utf-8', 'replace').strip()
-        result.error = 'HTTP %d %s: %s' % (response.status, response.reason, detail[:300])
-        result.end = time.monotonic()
-        return result
-    usage_tokens = None
-    while True:
-        line = response.readline()
-        if not line:
-            break
-        line = line.strip()
-        if not line.startswith(b'data:'):
-            continue
-        data = line[5:].strip()
-        if data == b'[DONE]':
-            break
-        now = time.monotonic()
-        try:
-            payload = json.loads(data.decode('utf-8'))
-        except ValueError:
-            continue
-        if isinstance(payload, dict) and payload.get('error'):
-            result.error = 'the server sent an error event: %s' % json.dumps(payload['error'])[:300]
-            break
-        pieces, usage = token_events(payload if isinstance(payload, dict) else {})
-        if pieces:
-            if result.first is None:
-                result.first = now
-            result.times.append(now)
-        if usage and isinstance(usage.get('completion_tokens'), int):
-            usage_tokens = usage['completion_tokens']
-    # Read to the end so the connection can carry the next request.
-    response.read()
-    result.end = time.monotonic()
-    result.tokens = usage_tokens if usage_tokens is not None else len(result.times)
-    if result.error is None and result.first is None:
-        result.error = 'the stream ended without any generated token'
-    return result
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 # The load
 
 class LoadGenerator(object):
@@ -322,7 +249,7 @@ class LoadGenerator(object):
             if connection is None:
                 connection = self.target.connection(connect_timeout, validate_certs)
             try:
-                result = stream_request(connection, self.target, self.body, self.headers, request_timeout, scheduled)
+                result = stream_request(connection, self.target.path, self.body, self.headers, request_timeout, scheduled)
             except (OSError, http.client.HTTPException, socket.timeout) as exc:
                 result = RequestResult(scheduled, scheduled)
                 result.end = time.monotonic()

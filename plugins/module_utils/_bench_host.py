@@ -19,6 +19,7 @@ import datetime
 import os
 import platform
 import re
+import struct
 import time
 
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import ONLINE_PATH, format_cpulist, parse_cpulist
@@ -199,6 +200,28 @@ def parse_process_stat(text):
     The command name may hold spaces and parentheses, so the fields are counted from its last ``)``."""
     fields = text[text.rindex(')') + 2:].split()
     return int(fields[1]), sum(int(value) for value in fields[11:15])
+
+
+def process_cpu_ticks(pids):
+    """CPU ticks used so far by the given processes (all their threads), summed; a process gone counts 0."""
+    total = 0
+    for pid in pids:
+        text = read_text('/proc/%d/stat' % pid)
+        try:
+            total += parse_process_stat(text)[1] if text else 0
+        except (ValueError, IndexError):
+            continue
+    return total
+
+
+def read_counter(path):
+    """The 8-byte native-endian count a batch job keeps in ``path``, or None before it wrote one."""
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read(8)
+    except (IOError, OSError):
+        return None
+    return struct.unpack('=Q', data)[0] if len(data) == 8 else None
 
 
 def own_cpu_ticks(root_pid=None):

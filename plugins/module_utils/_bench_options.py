@@ -20,9 +20,13 @@ __metaclass__ = type
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import validate_endpoint
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import (
     BenchError, check_range, validate_cgroup, validate_cpus, validate_slice)
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_server import (
+    check_session_settings, validate_server)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import validate_cyclictest, validate_fio
 
-TOOLS = ('agent', 'cyclictest', 'fio', 'endpoint')
+TOOLS = ('agent', 'cyclictest', 'fio', 'endpoint', 'server', 'agent_session')
+# The batch work of the loaded condition: spin hogs, or a llama.cpp process generating offline with the server's model.
+LOAD_JOBS = ('spin', 'generate')
 WORKLOADS = ('ring', 'periodic')
 CONDITIONS = ('idle', 'load')
 # The agent workload's worker program: the C one where it builds (auto), the C one or nothing, or the Python one.
@@ -32,6 +36,8 @@ MODES = ('conservative', 'balanced', 'aggressive')
 
 # The settings a tool cannot run without: its dict option, with the keys that must be in it.
 TOOL_SETTINGS = {'fio': ('path',), 'endpoint': ('url', 'model')}
+# The tools that start the inference server, from the server option (a model or a command: either will do).
+SERVER_TOOLS = ('server', 'agent_session')
 
 ARGUMENT_SPEC = dict(
     tool=dict(type='str', default='agent', choices=list(TOOLS)),
@@ -54,6 +60,8 @@ ARGUMENT_SPEC = dict(
     load_slice=dict(type='str'),
     load_cgroup=dict(type='path'),
     placement_required=dict(type='bool', default=True),
+    load_job=dict(type='str', default='spin', choices=list(LOAD_JOBS)),
+    preflight=dict(type='bool', default=False),
     label=dict(type='str'),
     pair=dict(type='int'),
     calibration_file=dict(type='path'),
@@ -85,9 +93,32 @@ ARGUMENT_SPEC = dict(
         request_timeout_s=dict(type='float', default=120.0),
         validate_certs=dict(type='bool', default=True),
     )),
+    server=dict(type='dict', options=dict(
+        command=dict(type='list', elements='str'),
+        python=dict(type='path'),
+        model=dict(type='path'),
+        model_name=dict(type='str'),
+        host=dict(type='str', default='127.0.0.1'),
+        port=dict(type='int', default=8089),
+        threads=dict(type='int', default=1),
+        ready_timeout_s=dict(type='float', default=120.0),
+        prompt=dict(type='str', default='Write one sentence about operating system kernels.'),
+        max_tokens=dict(type='int', default=16, no_log=False),
+        concurrency=dict(type='int', default=1),
+        rate_rps=dict(type='float'),
+        request_timeout_s=dict(type='float', default=120.0),
+    )),
+    agent_session=dict(type='dict', options=dict(
+        sessions=dict(type='int', default=2),
+        max_tokens=dict(type='int', default=8, no_log=False),
+        prompt=dict(type='str'),
+        tools=dict(type='list', elements='list'),
+        tool_timeout_s=dict(type='float', default=30.0),
+    )),
 )
 
-REQUIRED_IF = [('tool', tool, [tool]) for tool in sorted(TOOL_SETTINGS)]
+REQUIRED_IF = [('tool', tool, [tool]) for tool in sorted(TOOL_SETTINGS)] + [
+    ('tool', tool, ['server']) for tool in SERVER_TOOLS] + [('load_job', 'generate', ['server'])]
 
 # The lowest and highest value of each number, both allowed.
 LIMITS = {
@@ -122,7 +153,7 @@ def validate_policy(opts):
         opts['priority'] = 0
 
 
-def validate_options(opts):
+def validate_options(opts, python):
     """Refuses options that cannot run as given and fills in what they imply (see the module docstring)."""
     for name in ARGUMENT_SPEC:
         if name in LIMITS:
@@ -142,3 +173,8 @@ def validate_options(opts):
         validate_cyclictest(opts)
     elif tool == 'endpoint':
         validate_endpoint(opts.get('endpoint'))
+    generate = opts.get('load_job') == 'generate' and (opts.get('condition') == 'load' or opts.get('preflight'))
+    if tool in SERVER_TOOLS or generate:
+        validate_server(opts.get('server'), python, 'generate' if generate else None, start=tool in SERVER_TOOLS)
+    if tool == 'agent_session':
+        check_session_settings(opts.get('agent_session') or {})

@@ -18,7 +18,10 @@ import random
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import check_endpoint_settings
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError, check_range
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_options import (
-    ARGUMENT_SPEC as MEASURE_SPEC, CONDITIONS, LIMITS, MODES, TOOL_SETTINGS, TOOLS, WORKERS, WORKLOADS)
+    ARGUMENT_SPEC as MEASURE_SPEC, CONDITIONS, LIMITS, LOAD_JOBS, MODES, SERVER_TOOLS, TOOL_SETTINGS, TOOLS, WORKERS,
+    WORKLOADS)
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_server import (
+    check_server_settings, check_session_settings)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_tools import (
     check_cyclictest_settings, check_fio_settings)
 
@@ -44,6 +47,9 @@ ARGUMENT_SPEC = dict(
     endpoint=dict(type='dict', default={}),
     fio=dict(type='dict', default={}),
     cyclictest=dict(type='dict', default={}),
+    server=dict(type='dict', default={}),
+    agent_session=dict(type='dict', default={}),
+    load_job=dict(type='str', default='spin'),
     gate_interleave=dict(type='int', default=3),
     gate_metric=dict(type='str', default='wake_p99_us'),
     gate_condition=dict(type='str', default='load'),
@@ -64,7 +70,8 @@ LISTS = (('modes', MODES), ('conditions', CONDITIONS), ('tools', TOOLS), ('worke
 NOTHING_GIVEN = {'modes': 'no mode to benchmark: set -e mode=balanced or aitune_bench_modes'}
 
 # The settings of each tool that can be checked without its host, by the tool's own checks.
-TOOL_CHECKS = {'endpoint': check_endpoint_settings, 'fio': check_fio_settings, 'cyclictest': check_cyclictest_settings}
+TOOL_CHECKS = {'endpoint': check_endpoint_settings, 'fio': check_fio_settings, 'cyclictest': check_cyclictest_settings,
+               'agent_session': check_session_settings}
 
 
 def variable_of(setting):
@@ -110,6 +117,11 @@ def word_problems(setting, word, vocabulary):
 def tool_problems(settings, tools):
     """What the tools of this run lack or have wrong in their own settings (aitune_bench_endpoint and the like)."""
     problems = []
+    if any(tool in SERVER_TOOLS for tool in tools) or settings.get('load_job') == 'generate':
+        try:
+            check_server_settings(settings.get('server') or {}, variable_of('server'))
+        except BenchError as exc:
+            problems.append(str(exc))
     for tool in tools:
         given, variable = settings.get(tool) or {}, variable_of(tool)
         needed = TOOL_SETTINGS.get(tool, ())
@@ -136,6 +148,7 @@ def settings_problems(settings):
         problems += list_problems(setting, lists[setting], vocabulary)
     problems += word_problems('workload', settings.get('workload'), WORKLOADS)
     problems += word_problems('gate_condition', settings.get('gate_condition'), CONDITIONS)
+    problems += word_problems('load_job', settings.get('load_job') or 'spin', LOAD_JOBS)
     problems += tool_problems(settings, [tool for tool in lists['tools'] if tool in TOOLS])
     return problems
 
@@ -190,7 +203,25 @@ def measure_calls(settings, tools, conditions, workers):
                         call['name'] = '%s-%s/%s' % (tool, worker, condition)
                 elif settings.get(tool):
                     call[tool] = settings[tool]
+                if tool in SERVER_TOOLS or settings.get('load_job') == 'generate':
+                    call['server'] = settings.get('server') or {}
+                if settings.get('load_job') == 'generate':
+                    call['load_job'] = 'generate'
                 calls.append(call)
+    return calls
+
+
+def preflight_calls(settings, tools, conditions):
+    """latency_bench calls that start the server once at stock, before the first arm: a server that cannot start,
+    answer or serve a session fails there, with nothing of a mode on the host."""
+    generate = settings.get('load_job') == 'generate' and 'load' in conditions
+    calls = []
+    for tool in tools:
+        if tool in SERVER_TOOLS:
+            calls.append({'name': '%s/preflight' % tool, 'tool': tool, 'condition': 'idle',
+                          'server': settings.get('server') or {}, 'agent_session': settings.get('agent_session') or {},
+                          'load_job': 'generate' if generate else 'spin'})
+            generate = False
     return calls
 
 
@@ -230,6 +261,9 @@ def plan_run(settings):
         'order': [[planned['label'] for planned in planned_round] for planned_round in rounds_of_arms],
         'arms': arms,
         'calls': measure_calls(settings, tools, conditions, as_list(settings['worker'])),
+        # The checks before any mode is applied (the server answers, the sessions' tool calls and the batch job run),
+        # one per tool that starts the server.
+        'preflight': preflight_calls(settings, tools, conditions),
         'restore': restore,
         'finish_in': finish,
         'final_mode': finish or arms[-1]['mode'],

@@ -25,6 +25,7 @@ import threading
 import time
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError, read_text, systemd_is_pid1
+from ansible_collections.aitune.kernel.plugins.module_utils._cpus import format_cpulist
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -250,6 +251,13 @@ class Placement(object):
         if message not in self.skipped:
             self.skipped.append(message)
             self.warnings.append(message)
+
+    def note(self, message, role, pid):
+        """What a process of the group said it applied to itself (its "ready" line), and what it could not."""
+        for name, error in sorted((message.get('errors') or {}).items()):
+            self.skip(name, '%s (PID %d): %s' % (role, pid, error))
+        for name, value in (message.get('applied') or {}).items():
+            self.applied[name] = format_cpulist(value) if name == 'cpus' else value
 
     def report(self):
         result = {'method': self.method, 'slice': self.slice, 'cgroup': self.cgroup, 'skipped': list(self.skipped)}

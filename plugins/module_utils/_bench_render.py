@@ -12,7 +12,8 @@ __metaclass__ = type
 import html
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_interval import CONFIDENCE, MIN_PAIRS
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import BETTER, NO_EFFECT, WORSE, plural
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import (
+    AS_IF_IDLE, BETTER, BEYOND, NO_EFFECT, UNDECIDED, WITHIN, WORSE, plural)
 
 # Metrics in the tables, in this order; report.json has all of them.
 TABLE_METRICS = (
@@ -29,6 +30,12 @@ TABLE_METRICS = (
     ('itl_p50_ms', 'inter-token p50'), ('itl_p99_ms', 'inter-token p99'), ('request_p50_ms', 'request p50'),
     ('request_p99_ms', 'request p99'), ('tokens_per_s', 'tokens/s'), ('queue_time_mean_ms', 'queue time mean'),
     ('queue_time_p99_ms', 'queue time p99'),
+    ('session_step_p50_ms', 'session step p50'), ('session_step_p99_ms', 'session step p99'),
+    ('session_step_p999_ms', 'session step p99.9'), ('session_steps_per_s', 'session steps/s'),
+    ('session_ttft_p99_ms', 'session TTFT p99'), ('session_tool_p99_ms', 'tool call p99'),
+    ('session_server_wait_pct', 'share of step waiting on the server'), ('session_errors', 'failed steps'),
+    ('requests_failed', 'failed requests'),
+    ('batch_cpu_pct', 'batch work CPU'), ('batch_tokens_per_s', 'batch tokens/s'),
     ('psi_cpu_some_pct', 'CPU pressure (some)'), ('cgroup_psi_cpu_some_pct', 'cgroup CPU pressure (some)'),
     ('steal_pct', 'steal'), ('gpu_util_pct_mean', 'GPU utilisation'), ('gpu_sm_clock_mhz_mean', 'GPU SM clock'),
 )
@@ -131,7 +138,7 @@ def table_rows(metrics):
 
 # The metrics the summary lines show, where a scenario has them.
 SUMMARY_METRICS = ('wake_p50_us', 'wake_p99_us', 'wake_p999_us', 'steps_per_s', 'latency_p99_us', 'io_p99_us',
-                   'ttft_p99_ms')
+                   'ttft_p99_ms', 'itl_p99_ms', 'session_step_p99_ms', 'batch_cpu_pct', 'batch_tokens_per_s')
 
 
 def summary_ratio(stats):
@@ -208,11 +215,52 @@ def summary_lines(report):
                     scenario, label, report['baseline_label'], len(comparison['pairs']), ', '.join(parts)))
             if data['noise']:
                 lines[host].append(noisy_line(scenario, data['noise']))
+        for factor in (report.get('load_factors') or {}).get(host, []):
+            if factor['metric'] in LOAD_SUMMARY_METRICS:
+                lines[host].append(load_line(factor))
         if report['gate']['requested']:
             lines[host].append(host_gate_line(report['gate'], host))
         harms = [harm_text(harm) for harm in report['harm'] if harm['host'] == host]
         lines[host].append('worse with 95 %% confidence: %s' % ('; '.join(harms) if harms else 'nothing'))
     return lines
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Under load against idle
+
+LOAD_HEADING = 'Under load against idle'
+LOAD_HEADER = ('Tool', 'Arm', 'Metric', 'Idle', 'Loaded', 'Factor [95 % CI]', 'Rounds', 'As if idle (x%.3g)'
+               % AS_IF_IDLE)
+LOAD_VERDICTS = {WITHIN: 'yes', BEYOND: 'no', UNDECIDED: 'undecided'}
+# The loaded tails the play's summary lines give: those of the inference server and the agent sessions.
+LOAD_SUMMARY_METRICS = ('ttft_p99_ms', 'itl_p99_ms', 'session_step_p99_ms')
+
+
+def load_sentence():
+    return ('Each round\'s loaded figure over the same arm\'s idle one, with the 95 %% interval of the median. The arm '
+            'serves as if idle where the whole interval lies at or under x%.3g.' % AS_IF_IDLE)
+
+
+def load_rows(factors):
+    rows = []
+    for factor in factors:
+        stats, metric = factor['factor'], factor['metric']
+        rows.append((factor['tool'], factor['label'], DISPLAY.get(metric, metric),
+                     fmt_number(factor['idle']) + unit_of(metric), fmt_number(factor['load']) + unit_of(metric),
+                     fmt_ratio(stats), str(factor['rounds']),
+                     LOAD_VERDICTS.get(factor['verdict'], 'no verdict: %s' % plural(factor['rounds'], 'round'))))
+    return rows
+
+
+def load_line(factor):
+    """``server balanced ttft_p99_ms under load x1.21 [1.1-1.3] of idle, as if idle``."""
+    stats = factor['factor']
+    text = '%s %s %s under load x%.3g' % (factor['tool'], factor['label'], factor['metric'], stats['median'])
+    if stats['low'] is not None:
+        text += ' [%.3g-%.3g]' % (stats['low'], stats['high'])
+    verdict = {WITHIN: 'as if idle', BEYOND: 'not as if idle', UNDECIDED: 'undecided'}.get(
+        factor['verdict'], 'no verdict')
+    return '%s of idle, %s' % (text, verdict)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -313,6 +361,11 @@ def render_markdown(report):
                         markdown_table(comparison_rows(comparison)), '']
             if data['noise']:
                 out += [noisy_sentence(scenario, data['noise']), '']
+        factors = (report.get('load_factors') or {}).get(host)
+        if factors:
+            rows = load_rows(factors)
+            out += ['### %s' % LOAD_HEADING, '', load_sentence(), '', '| %s |' % ' | '.join(LOAD_HEADER),
+                    '|%s' % ('---|' * len(LOAD_HEADER))] + ['| %s |' % ' | '.join(row) for row in rows] + ['']
     if report['warnings']:
         out += ['## Warnings', ''] + ['- %s' % warning for warning in report['warnings']] + ['']
     out += ['## %s' % HARM_HEADING, '']
@@ -383,6 +436,15 @@ def render_html(report, charts):
             svg = charts.get(('dist', host, scenario))
             if svg:
                 out.append('<figure>%s</figure>' % svg)
+        factors = (report.get('load_factors') or {}).get(host)
+        if factors:
+            out.append('<h3>%s</h3><p>%s</p><table><tr>%s</tr>' % (
+                escape(LOAD_HEADING), escape(load_sentence()), ''.join('<th>%s</th>' % escape(h) for h in LOAD_HEADER)))
+            for row, factor in zip(load_rows(factors), factors):
+                css = {WITHIN: ' class="better"', BEYOND: ' class="worse"'}.get(factor['verdict'], '')
+                out.append('<tr>%s<td%s>%s</td></tr>' % (''.join('<td>%s</td>' % escape(cell) for cell in row[:-1]),
+                                                         css, escape(row[-1])))
+            out.append('</table>')
     if report['warnings']:
         out.append('<h2>Warnings</h2><ul>%s</ul>' % ''.join('<li>%s</li>' % escape(w) for w in report['warnings']))
     out.append(html_harm(report))

@@ -25,7 +25,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import 
     DEFAULT_GATE_CONDITION, DEFAULT_GATE_METRIC, DEFAULT_GATE_THRESHOLD, coefficient_of_variation, compare_fleet,
     compare_host, scenario_of)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_verdict import (
-    fleet_verdict, gate_hosts, harm_list, noise_findings, ratio_verdict, shared_vcpu_warning)
+    fleet_verdict, gate_hosts, harm_list, load_factors, noise_findings, ratio_verdict, shared_vcpu_warning)
 
 ARGUMENT_SPEC = dict(
     results=dict(type='dict', required=True),
@@ -154,7 +154,8 @@ def build_report(params, hosts_arms, generated_at):
                 values['verdict'] = fleet_verdict(host_verdicts)
     return {'title': params['title'], 'generated_at': generated_at, 'baseline_label': baseline,
             'plan': params.get('plan') or {}, 'hosts': hosts, 'fleet': fleet, 'gate': requested_gate(params, hosts),
-            'harm': harm_list(hosts), 'warnings': warnings, 'arms': hosts_arms, 'workers': workers_of(hosts_arms)}
+            'harm': harm_list(hosts), 'warnings': warnings, 'arms': hosts_arms, 'workers': workers_of(hosts_arms),
+            'load_factors': {host: load_factors(arms, seed) for host, arms in sorted(hosts_arms.items())}}
 
 
 def workers_of(hosts_arms):
@@ -221,5 +222,6 @@ def write_report(params, check_mode):
         except (IOError, OSError) as exc:
             raise ReportError('writing the report to %s: %s' % (report_dir, exc))
     result = dict(report_dir=report_dir, files=files, gate=report['gate'], hosts=public['hosts'],
-                  fleet=report['fleet'], harm=report['harm'], summary=summary_lines(report))
+                  fleet=report['fleet'], harm=report['harm'], load_factors=report['load_factors'],
+                  summary=summary_lines(report))
     return result, report['warnings']

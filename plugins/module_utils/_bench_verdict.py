@@ -11,7 +11,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_interval import CONFIDENCE, MIN_PAIRS, ratio_interval
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import HIGHER_IS_BETTER, arm_metrics, is_worse, ratio
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import (
+    HIGHER_IS_BETTER, arm_metrics, is_worse, median, ratio, scenario_of)
 
 # Verdicts of a ratio: a change in one direction, or none shown with 95 % confidence.
 BETTER = 'better'
@@ -38,7 +39,8 @@ NOISY_STEAL_PCT = 5.0
 # The metrics a user feels: a mode that makes one of them worse with 95 % confidence pays that as its price (docs/
 # modes.md). Host counters (pressure, switches, steal, GPU clocks) explain a change but are not one.
 HARM_PREFIXES = ('wake_', 'step_', 'steps_per_s', 'runq_delay', 'timer_lateness', 'latency_', 'io_', 'iops',
-                 'ttft_', 'itl_', 'request_', 'tokens_per_s', 'queue_time')
+                 'ttft_', 'itl_', 'request_', 'tokens_per_s', 'queue_time', 'session_step', 'session_ttft',
+                 'session_steps_per_s', 'batch_')
 
 
 def plural(count, noun):
@@ -210,3 +212,53 @@ def harm_list(hosts):
                         harms.append({'host': host, 'scenario': scenario, 'label': label, 'metric': metric,
                                       'ratio': values['ratio'], 'worse_pairs': verdict['pairs'] - verdict['better_pairs']})
     return harms
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Under load against idle
+
+# The tail latencies whose loaded figure is set against the same arm's idle one.
+LOAD_FACTOR_METRICS = ('wake_p99_us', 'latency_p99_us', 'io_p99_us', 'ttft_p99_ms', 'itl_p99_ms',
+                       'session_step_p99_ms')
+# A host under full batch load serves as if idle when its loaded tail stays within this factor of its idle one.
+AS_IF_IDLE = 1.5
+WITHIN = 'within'
+BEYOND = 'beyond'
+UNDECIDED = 'undecided'
+
+
+def load_factor_verdict(stats):
+    """WITHIN where the 95 % interval of the loaded/idle factor lies at or under AS_IF_IDLE, BEYOND where it lies
+    above, UNDECIDED where it spans it, and None without an interval (too few rounds)."""
+    if stats['low'] is None:
+        return None
+    if stats['high'] <= AS_IF_IDLE:
+        return WITHIN
+    if stats['low'] > AS_IF_IDLE:
+        return BEYOND
+    return UNDECIDED
+
+
+def load_factors(arms, seed):
+    """Per tool and arm label, the factor by which full batch load stretches the tail: each round's loaded figure over
+    the same round's idle one, with the interval of its median. Stock's factor beside a mode's is what the mode's
+    placement buys under load."""
+    rounds = {}
+    for arm in arms:
+        tool, condition = scenario_of(arm).rsplit('/', 1)
+        rounds.setdefault((tool, arm['label']), {}).setdefault(condition, {})[arm.get('pair')] = arm_metrics(arm)
+    factors = []
+    for (tool, label), conditions in sorted(rounds.items()):
+        idle, load = conditions.get('idle') or {}, conditions.get('load') or {}
+        pairs = sorted((pair for pair in idle if pair in load), key=str)
+        for metric in LOAD_FACTOR_METRICS:
+            ratios = [ratio(idle[pair].get(metric), load[pair].get(metric)) for pair in pairs]
+            if not any(value is not None for value in ratios):
+                continue
+            stats = ratio_interval(ratios, seed)
+            factors.append({'tool': tool, 'label': label, 'metric': metric, 'rounds': stats['n'],
+                            'idle': median([idle[pair].get(metric) for pair in pairs]),
+                            'load': median([load[pair].get(metric) for pair in pairs]),
+                            'factor': stats, 'verdict': load_factor_verdict(stats)})
+    return factors
+

@@ -210,6 +210,23 @@ def dispatcher(cfg, go):
     return {"posted": posted, "missed": missed}
 
 
+def launch(cfg):
+    # The launcher of a program that cannot place itself (an inference server, the agent sessions): the settings
+    # applied above are kept across exec, by the program and by every thread and process it starts. A server gets
+    # /dev/null as stdin and its stdout goes to its stderr file, so a chatty server never blocks on a pipe nobody
+    # reads; the sessions keep both pipes to talk to the benchmark.
+    if not cfg.get("keep_stdio"):
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(2, 1)
+    argv = cfg["argv"]
+    try:
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        sys.stderr.write("cannot run %s: %s\n" % (argv[0], exc.strerror or exc))
+        os._exit(127)
+
+
 def main():
     cfg = json.loads(sys.stdin.readline())
     role = cfg["role"]
@@ -218,6 +235,8 @@ def main():
         return
     applied, errors = apply_settings(cfg)
     emit({"ready": True, "pid": os.getpid(), "applied": applied, "errors": errors})
+    if role == "exec":
+        launch(cfg)
     line = sys.stdin.readline()
     go = json.loads(line) if line.strip() else {}
     if go.get("go"):

@@ -55,8 +55,8 @@ options:
     default: [idle, load]
   tools:
     description:
-      - What each arm measures, V(agent), V(cyclictest), V(fio) or V(endpoint), each once. A comma-separated string is
-        taken as a list.
+      - What each arm measures, V(agent), V(cyclictest), V(fio), V(endpoint), V(server) or V(agent_session), each
+        once. A comma-separated string is taken as a list. V(server) and V(agent_session) need O(server).
     type: list
     elements: str
     default: [agent]
@@ -136,6 +136,22 @@ options:
       - latency_bench's O(aitune.kernel.latency_bench#module:cyclictest) settings, for the V(cyclictest) tool.
     type: dict
     default: {}
+  server:
+    description:
+      - latency_bench's O(aitune.kernel.latency_bench#module:server) settings, for the V(server) and V(agent_session)
+        tools and O(load_job=generate). It needs a model or a command; its numbers are checked here.
+    type: dict
+    default: {}
+  agent_session:
+    description:
+      - latency_bench's O(aitune.kernel.latency_bench#module:agent_session) settings, for the V(agent_session) tool.
+    type: dict
+    default: {}
+  load_job:
+    description:
+      - The batch work under load, V(spin) hogs or V(generate) (llama.cpp generating offline with O(server)'s model).
+    type: str
+    default: spin
   gate_interleave:
     description:
       - Interleaved pairs the canary gate measures, from 1 to 20.
@@ -246,13 +262,23 @@ calls:
   description:
     - The latency_bench calls of every arm, one per tool and condition (and, for the agent, per worker) in this
       order. Each has C(name) (V(tool/condition), or V(agent-worker/condition) with two workers), C(tool),
-      C(condition), and its tool's own settings only, C(workload) and C(worker) for the agent and C(endpoint), C(fio)
-      or C(cyclictest) where given.
+      C(condition), C(load_job) with O(load_job=generate), and its tool's own settings only, C(workload) and C(worker) for the agent and
+      C(endpoint), C(fio), C(cyclictest) or C(agent_session) where given, and C(server) for the tools that start the
+      server (and for every call with O(load_job=generate)).
   returned: success
   type: list
   elements: dict
   sample:
     - {name: agent/idle, tool: agent, condition: idle, workload: ring, worker: auto}
+preflight:
+  description:
+    - The latency_bench calls the role makes once at stock before the first arm, one per tool that starts the server
+      (C(name), C(tool), C(condition), C(server), C(agent_session), C(load_job)); empty without such a tool.
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {name: server/preflight, tool: server, condition: idle, server: {model: /srv/tiny.gguf}, load_job: spin}
 restore:
   description: Whether the run ends with the host at stock (O(restore), or the default for the number of modes).
   returned: success

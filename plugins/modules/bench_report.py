@@ -214,11 +214,23 @@ harm:
   returned: always
   type: list
   elements: dict
+load_factors:
+  description:
+    - Per host, how full batch load stretches each arm's tail. For every tool measured both idle and under load, and
+      every arm label, each round's loaded p99 (wake, cyclictest, I/O, TTFT, inter-token, session step) over the same
+      round's idle one. Each entry has C(tool), C(label), C(metric), C(rounds), the median C(idle) and C(load)
+      figures, C(factor) (the median factor and its 95 % interval, as for the ratios) and C(verdict).
+    - C(verdict) is V(within) where the whole interval lies at or under x1.5 (the arm serves under load as if idle),
+      V(beyond) where it lies above, V(undecided) where it spans x1.5, and null with too few rounds for an interval.
+  returned: always
+  type: dict
 summary:
   description:
     - Per host, short lines for a play's output. The first gives the rounds, the seed and the worker. One line per
       scenario and tuned label gives the key metrics before and after, the median paired ratio with its interval,
       the pairs in which the mode did better, and the verdict.
+    - A line per arm gives its TTFT p99, inter-token p99 and session step p99 under load against idle (see
+      RV(load_factors)).
     - A line starting C(foreign load:) follows each scenario with arms measured beside other work. With O(gate=true)
       a line gives the gate's verdict for the host. The last line lists what is worse with 95 % confidence.
   returned: always

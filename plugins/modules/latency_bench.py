@@ -31,7 +31,8 @@ description:
     C(nvidia-smi) is on PATH it samples GPU utilisation and SM clock.
   - O(tool=cyclictest) and O(tool=fio) run those programs when installed. O(tool=endpoint) drives an OpenAI-compatible
     inference server with streaming chat completions and reports time to first token, inter-token latency and
-    throughput.
+    throughput. O(tool=server) starts a real inference server itself, placed as latency work, and drives it the same
+    way; O(tool=agent_session) runs agent sessions against that server. See O(server).
   - Every process the module starts is killed and reaped by PID before it returns, also on failure or when the task
     is cancelled, and the result lists those PIDs and any that remained (none, or the task fails).
 author:
@@ -44,8 +45,17 @@ options:
         C(/dev/cpu_dma_latency) at 0 itself, and with C(-p) only for the V(fifo) and V(rr) policies.
       - V(fio) runs 4 KiB random I/O at queue depth 1 with C(fio); see O(fio).
       - V(endpoint) drives an inference server; see O(endpoint).
+      - V(server) starts the inference server of O(server) where latency work runs (O(slice) or O(cgroup), O(cpus),
+        O(policy), O(priority) and O(timer_slack_ns), applied by a launcher that then runs the server in its place),
+        waits until C(GET /v1/models) answers, sends streaming chat completions for each window after O(warmup_s) of
+        the same, and at the end stops the server by its PID (SIGTERM, then SIGKILL after 10 s). It reports the
+        V(endpoint) metrics.
+      - V(agent_session) starts the same server and runs O(agent_session.sessions) agent sessions in one process
+        placed the same way. Each session loops over steps of a streamed chat completion, the parsing of its answer,
+        and one tool call that runs a real short process (a C(grep) over a small tree, a C(python -c)), whose output
+        goes into the next request.
     type: str
-    choices: [agent, cyclictest, fio, endpoint]
+    choices: [agent, cyclictest, fio, endpoint, server, agent_session]
     default: agent
   workload:
     description:
@@ -159,6 +169,25 @@ options:
     description:
       - Like O(cgroup), for the CPU hogs of O(condition=load).
     type: path
+  load_job:
+    description:
+      - The batch work of O(condition=load). V(spin) starts one CPU hog process per online CPU (or per
+        O(load_fraction) of them). V(generate) starts, in their place, single-threaded llama.cpp processes that
+        generate text offline with the model of O(server.model), a real batch job; it needs the interpreter of
+        O(server.python).
+      - Either way, under load every run adds C(batch_cpu_pct), the batch work's share of all CPU time in the window,
+        and V(generate) adds C(batch_tokens_per_s), what the batch work got done beside the measured work.
+    type: str
+    choices: [spin, generate]
+    default: spin
+  preflight:
+    description:
+      - For O(tool=server) and O(tool=agent_session), only check that the run can go ahead. Start the server, send it
+        one request, run each of the sessions' tool calls once, load the batch job's model when
+        O(load_job=generate), then stop everything and return no runs. The benchmark role does this at stock before
+        its first arm.
+    type: bool
+    default: false
   placement_required:
     description:
       - Fail when a requested placement cannot be done (no permission, no such slice or cgroup, no systemd for a slice,
@@ -317,6 +346,116 @@ options:
           - Verify the server's TLS certificate for C(https) URLs.
         type: bool
         default: true
+  server:
+    description:
+      - The inference server of O(tool=server), O(tool=agent_session) and O(load_job=generate).
+      - Before it starts, the module refuses a missing model file, a server program that does not exist, an
+        interpreter without C(llama_cpp), and a port that already answers. It also fails, with the server's output,
+        when the server exits before it answers or does not answer within O(server.ready_timeout_s). Either way no
+        process is left behind.
+    type: dict
+    suboptions:
+      command:
+        description:
+          - Your own server's command, one argument per item, with the placeholders C({python}), C({model}),
+            C({host}), C({port}) and C({threads}) replaced. For example
+            V([vllm, serve, /models/qwen, --host, {host}, --port, {port}]).
+          - Unset runs llama.cpp's server from llama-cpp-python. That is
+            C({python} -m llama_cpp.server --model {model} --host {host} --port {port} --n_threads {threads}
+            --n_threads_batch {threads} --n_ctx 1024 --interrupt_requests false), and it needs O(server.model). The
+            last option makes concurrent requests wait their turn instead of ending the stream in flight.
+        type: list
+        elements: str
+      python:
+        description:
+          - The interpreter that has llama-cpp-python, for the default command and O(load_job=generate). In a checkout,
+            C(scripts/setup-llama-server) makes C(.venv-llama). Defaults to the module's own interpreter.
+        type: path
+      model:
+        description:
+          - The GGUF model file to serve. In a checkout, C(scripts/setup-llama-server) generates a small one,
+            C(.build/bench/aitune-tiny-llama.gguf).
+        type: path
+      model_name:
+        description:
+          - The model name the requests ask for. Defaults to the first model C(/v1/models) lists.
+        type: str
+      host:
+        description:
+          - The address the server listens on and the client connects to.
+        type: str
+        default: 127.0.0.1
+      port:
+        description:
+          - The server's port, 1 to 65535. It must be free when the server starts.
+        type: int
+        default: 8089
+      threads:
+        description:
+          - The server's threads, for C({threads}), 1 to 1024.
+        type: int
+        default: 1
+      ready_timeout_s:
+        description:
+          - How long the server may take to answer C(GET /v1/models) after it starts, in seconds.
+        type: float
+        default: 120.0
+      prompt:
+        description:
+          - The user message of every request of O(tool=server).
+        type: str
+        default: Write one sentence about operating system kernels.
+      max_tokens:
+        description:
+          - Tokens to generate per request of O(tool=server).
+        type: int
+        default: 16
+      concurrency:
+        description:
+          - Client threads of O(tool=server), 1 to 1024.
+        type: int
+        default: 1
+      rate_rps:
+        description:
+          - Request rate per second of O(tool=server) for an open loop; unset sends requests back to back.
+        type: float
+      request_timeout_s:
+        description:
+          - Timeout in seconds for each read while a response streams.
+        type: float
+        default: 120.0
+  agent_session:
+    description:
+      - Settings of O(tool=agent_session).
+    type: dict
+    suboptions:
+      sessions:
+        description:
+          - Concurrent sessions, 1 to 256, as threads of one process.
+        type: int
+        default: 2
+      max_tokens:
+        description:
+          - Tokens the model generates per step.
+        type: int
+        default: 8
+      prompt:
+        description:
+          - The task every step states, before the last answer and tool output.
+        type: str
+      tools:
+        description:
+          - The tool calls the sessions make in turn, each a command as a list of arguments, run in a small tree of
+            Python files that the module writes in its scratch directory. The default alternates between
+            V([grep, -rn, "def ", .]) and a C(python -c) one-liner. A call that fails or exits with a status above
+            1 counts as a failed step.
+        type: list
+        elements: list
+      tool_timeout_s:
+        description:
+          - How long one tool call may run, in seconds.
+        type: float
+        default: 30.0
 attributes:
   check_mode:
     description: Runs the measurement in check mode too; it changes no host setting. Only the calibration file is
@@ -384,6 +523,26 @@ EXAMPLES = r'''
       requests: 40
       metrics_url: http://127.0.0.1:8000/metrics
 
+- name: A llama.cpp server started in the latency slice, and 4 agent sessions against it, with batch generation
+  aitune.kernel.latency_bench:
+    tool: agent_session
+    condition: load
+    load_job: generate
+    slice: aitune-latency.slice
+    load_slice: aitune-batch.slice
+    server:
+      python: /opt/aitune/.venv-llama/bin/python
+      model: /opt/aitune/.build/bench/aitune-tiny-llama.gguf
+    agent_session:
+      sessions: 4
+
+- name: Your own server, placed and driven by the module
+  aitune.kernel.latency_bench:
+    tool: server
+    server:
+      command: [/usr/local/bin/llama-server, -m, /models/qwen.gguf, --host, "{host}", --port, "{port}"]
+      concurrency: 2
+
 - name: 4 KiB random reads at QD1 from the model disk, read-only
   aitune.kernel.latency_bench:
     tool: fio
@@ -446,7 +605,12 @@ benchmark:
           and C(samples). fio gives C(io_p50_us) to C(io_max_us), C(io_mean_us) and C(iops). The endpoint gives
           C(ttft_p50_ms), C(ttft_p95_ms), C(ttft_p99_ms), C(itl_p50_ms), C(itl_p99_ms), C(request_p50_ms),
           C(request_p99_ms), C(tokens_per_s), C(requests_per_s), C(requests_ok), C(requests_failed),
-          C(client_delay_p99_ms), C(queue_time_mean_ms), C(queue_time_p50_ms) and C(queue_time_p99_ms).
+          C(client_delay_p99_ms), C(queue_time_mean_ms), C(queue_time_p50_ms) and C(queue_time_p99_ms); the server
+          tool gives the same. The agent sessions give C(session_step_p50_ms), C(session_step_p99_ms),
+          C(session_step_p999_ms), C(session_steps), C(session_steps_per_s), C(session_server_wait_pct) (the share of
+          step time spent waiting on the server), C(session_ttft_p50_ms), C(session_ttft_p99_ms),
+          C(session_tool_p50_ms), C(session_tool_p99_ms) and C(session_errors) (failed steps).
+        - Under load every tool adds C(batch_cpu_pct), and O(load_job=generate) adds C(batch_tokens_per_s).
         - Every tool adds C(psi_cpu_some_avg10), C(psi_cpu_some_pct) (stall time over the window),
           C(cgroup_psi_cpu_some_avg10), C(cgroup_psi_cpu_some_pct), C(steal_pct), C(loadavg_1), C(loadavg_5),
           C(loadavg_15), C(gpu_util_pct_mean) and C(gpu_sm_clock_mhz_mean). Metrics the host cannot give are null.
@@ -465,7 +629,7 @@ benchmark:
       description:
         - C(metrics) gives each metric's C(median), C(min) and C(max) over the repetitions. C(cv_p50) is the
           coefficient of variation of the primary p50 (null with one repetition). C(primary) is the primary latency
-          prefix (V(wake), V(latency), V(io) or V(ttft)). C(distribution) is the per-quantile median of the
+          prefix (V(wake), V(latency), V(io), V(ttft) or V(session_step)). C(distribution) is the per-quantile median of the
           repetitions' distributions. C(repetitions) is the count.
       type: dict
       returned: success
@@ -487,6 +651,20 @@ benchmark:
         the workers applied (C(policy), C(priority), C(timer_slack_ns), C(cpus)) or how many C(hogs) ran.
       type: dict
       returned: always
+    server:
+      description:
+        - The inference server of O(tool=server) and O(tool=agent_session). C(argv) is the command it ran, C(pid)
+          its PID, C(url) where it answered, C(model) the model name requested, C(ready_s) how long it took to answer,
+          C(stopped_by) how it was stopped (V(SIGTERM), V(SIGKILL), or V(exited) when it had exited already) and
+          C(returncode) its exit status.
+      type: dict
+      returned: for O(tool=server) and O(tool=agent_session), null otherwise
+      sample: {argv: [/srv/.venv-llama/bin/python, -m, llama_cpp.server], pid: 4242, ready_s: 2.1, stopped_by: SIGTERM}
+    preflight:
+      description: With O(preflight=true), what was checked, C(request) (C(sent), C(ok), C(failed), C(first_error)),
+        C(ttft_ms), the C(tools) whose calls ran and the C(batch_job) that loaded.
+      type: dict
+      returned: when O(preflight=true)
     pids:
       description: C(started), every process the module started (C(pid) and C(role)), and C(remaining), those still
         alive after cleanup, always empty on success.

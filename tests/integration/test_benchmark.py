@@ -160,6 +160,101 @@ def test_unreachable_endpoint_fails_in_the_stock_arm_before_a_mode_is_applied(ru
     assert host_state(run) == untouched
 
 
+LLAMA_PYTHON = os.path.join(REPO, '.venv-llama', 'bin', 'python')
+TINY_MODEL = os.path.join(REPO, '.build', 'bench', 'aitune-tiny-llama.gguf')
+
+
+def llama_processes():
+    """PIDs of llama.cpp servers and batch jobs still running on this machine."""
+    found = []
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % name, 'rb') as handle:
+                    command = handle.read()
+            except (IOError, OSError):
+                continue
+            if b'llama_cpp' in command or b'from llama_cpp import' in command:
+                found.append(int(name))
+    return found
+
+
+@pytest.fixture
+def llama_server():
+    """The llama.cpp server and model scripts/setup-llama-server builds (the README's test command runs it first)."""
+    if not (os.path.exists(LLAMA_PYTHON) and os.path.exists(TINY_MODEL)):
+        pytest.fail('no llama.cpp server in this checkout: run scripts/setup-llama-server')
+    assert llama_processes() == []
+
+
+def test_a_real_llama_cpp_server_and_agent_sessions_run_placed_in_every_arm(run, untouched, tmp_path, llama_server):
+    reports = tmp_path / 'reports'
+    tools = json.dumps({'aitune_bench_tools': ['server', 'agent_session'], 'aitune_bench_load_job': 'generate',
+                        'aitune_bench_agent_session': {'sessions': 2}})
+    code, out = playbook('benchmark.yml', '-e', 'aitune_bench_modes=balanced', '-e', tools, '-e', 'aitune_bench_seed=3',
+                         '-e', 'aitune_bench_restore=true', '-e', 'aitune_reports_dir=%s' % reports, *SHORT)
+    assert code == 0, out
+    # Checked once at stock before the first arm: one request, the sessions' tool calls, the batch job's model.
+    assert re.search(r'TASK \[aitune.kernel.benchmark : Check that the inference server starts and answers, at stock\]'
+                     r'(.|\n)*?ok: \[localhost\] => \(item=server/preflight\)', out), out
+    report_dir = only_report(reports)
+    with open(os.path.join(report_dir, 'report.json')) as handle:
+        report = json.load(handle)
+    arms = report['arms']['localhost']
+    assert sorted({(a['label'], a['tool'], a['condition']) for a in arms}) == sorted(
+        (label, tool, condition) for label in ('balanced', 'stock') for tool in ('agent_session', 'server')
+        for condition in ('idle', 'load'))
+    for arm in arms:
+        server, metrics = arm['server'], arm['summary']['metrics']
+        # llama.cpp's server answered, named its model, and was stopped by its PID at the end of the call.
+        assert server['argv'][:3] == [LLAMA_PYTHON, '-m', 'llama_cpp.server'], server
+        assert server['stopped_by'] == 'SIGTERM' and server['model'], server
+        if arm['tool'] == 'server':
+            assert metrics['ttft_p99_ms']['median'] > 0 and metrics['requests_failed']['median'] == 0
+        else:
+            assert metrics['session_steps']['median'] > 0 and metrics['session_errors']['median'] == 0
+            assert 0 < metrics['session_server_wait_pct']['median'] < 100
+        if arm['condition'] == 'load':
+            # The batch job is llama.cpp generating offline; what it got done is in every loaded arm.
+            assert metrics['batch_tokens_per_s']['median'] > 0 and metrics['batch_cpu_pct']['median'] > 0
+            assert arm['placement']['load']['batch_job'].startswith('llama.cpp generation')
+        workers, load = arm['placement']['workers'], arm['placement']['load']
+        if arm['label'] == 'balanced':
+            # The server and the sessions run where balanced puts latency services; the batch job in the batch slice.
+            assert (workers['slice'] or workers['cgroup']).endswith('aitune-latency.slice')
+            assert workers['timer_slack_ns'] == 1
+            if arm['condition'] == 'load':
+                assert (load['slice'] or load['cgroup']).endswith('aitune-batch.slice')
+        else:
+            assert workers['method'] is None
+    assert_no_process_left(arms)
+    assert llama_processes() == []
+    with open(os.path.join(report_dir, 'report.md')) as handle:
+        markdown = handle.read()
+    assert '### server/load: balanced vs stock (1 pair)' in markdown
+    assert '### agent_session/load: balanced vs stock (1 pair)' in markdown
+    assert host_state(run) == untouched
+    assert not os.path.exists(STATE_DIR)
+
+
+@pytest.mark.parametrize('server, message', [
+    ({'model': '/nonexistent/tiny.gguf'}, 'server.model /nonexistent/tiny.gguf: no such file'),
+    ({'command': ['/bin/false']}, 'the server command exited (rc=1) before it answered'),
+], ids=['missing-model', 'exits-at-once'])
+def test_a_server_that_cannot_serve_fails_at_stock_before_any_mode(run, untouched, tmp_path, llama_server, server,
+                                                                   message):
+    settings = json.dumps({'aitune_bench_tools': ['server'], 'aitune_bench_server': dict(
+        {'python': LLAMA_PYTHON, 'model': TINY_MODEL}, **server)})
+    code, out = playbook('benchmark.yml', '-e', 'mode=balanced', '-e', settings, '-e',
+                         'aitune_reports_dir=%s' % (tmp_path / 'reports'), *SHORT)
+    assert code != 0
+    assert 'The benchmark failed at the check at stock before the first arm' in out, out
+    assert message in out and 'The host is at stock.' in out
+    assert 'Apply the mode as tune.yml does' not in out
+    assert llama_processes() == []
+    assert host_state(run) == untouched
+
+
 def test_without_root_the_stock_arm_runs_and_the_settings_needing_root_are_listed(run, untouched, tmp_path):
     # The controller stays root (its Python lives under /root); the target side runs as nobody through su, with the
     # system Python, as on a host where the user has no root. The report module still runs on the controller.

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ansible_collections.aitune.kernel.plugins.module_utils import _bench_endpoint
+from ansible_collections.aitune.kernel.plugins.module_utils import _bench_endpoint, _bench_session
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import (
     Target, run_endpoint, validate_endpoint)
@@ -256,6 +256,8 @@ def test_duration_bounded_closed_loop():
 def test_figures_are_exact_on_a_scripted_clock(monkeypatch, settings, duration_s, expected):
     clock = ScriptedClock()
     monkeypatch.setattr(_bench_endpoint, 'time', clock)
+    # The streamed request, which the agent sessions' program shares, keeps its own clock.
+    monkeypatch.setattr(_bench_session, 'time', clock)
     monkeypatch.setattr(_bench_endpoint.Target, 'connection',
                         lambda target, connect_timeout, validate_certs: ScriptedConnection(clock, 0.05, 0.01, 4, 8))
     outcome = run_endpoint(dict(settings, url='http://inference.invalid:8000', model='m', concurrency=1), duration_s)

@@ -439,3 +439,43 @@ def test_ratio_bars_without_a_change_are_faded_and_hatched(tmp_path):
     # over 7 agreeing pairs on host a; on host b it rests on one pair, which adds a hatched set of its own.
     assert hatched_bar_sets({'a': paired(stock, tuned), 'b': paired(stock, [value * 0.5 for value in stock])}) == 2
     assert hatched_bar_sets({'a': paired(stock, tuned), 'b': paired([26.0], [15.6])}) == 3
+
+
+def server_arm(label, pair, condition, ttft_p99):
+    """An arm of the server tool: its TTFT p99 and nothing else."""
+    metrics = {'ttft_p99_ms': {'median': ttft_p99, 'min': ttft_p99, 'max': ttft_p99}}
+    return {'label': label, 'pair': pair, 'tool': 'server', 'condition': condition, 'runs': [], 'host': {'nproc': 2},
+            'summary': {'repetitions': 1, 'primary': 'ttft', 'cv_p50': None, 'metrics': metrics}}
+
+
+def test_each_arm_s_tail_under_load_is_set_against_its_idle_one(tmp_path):
+    # Seven rounds. Stock's loaded TTFT p99 is 4 to 5 times its idle one, balanced's 1.1 to 1.3 times, aggressive's
+    # 1.2 to 1.8 times (its interval spans x1.5); a fourth label has one round only.
+    arms = []
+    for pair in range(1, 8):
+        for label, idle, load in (('stock', 10.0, 40.0 + pair), ('balanced', 10.0, 11.0 + pair * 0.3),
+                                  ('aggressive', 10.0, 12.0 + (pair % 4) * 2)):
+            arms += [server_arm(label, pair, 'idle', idle), server_arm(label, pair, 'load', load)]
+    arms += [server_arm('conservative', 1, 'idle', 10.0), server_arm('conservative', 1, 'load', 30.0)]
+    code, result = report(tmp_path, {'gpu1': arms}, charts=False)
+    assert code == 0, result
+    factors = {factor['label']: factor for factor in result['load_factors']['gpu1']}
+    assert set(factors) == {'stock', 'balanced', 'aggressive', 'conservative'}
+    assert all(factor['tool'] == 'server' and factor['metric'] == 'ttft_p99_ms' for factor in factors.values())
+    assert factors['stock']['verdict'] == 'beyond' and factors['stock']['factor']['median'] == pytest.approx(4.4)
+    assert factors['balanced']['verdict'] == 'within' and factors['balanced']['idle'] == 10.0
+    assert factors['balanced']['factor']['high'] <= 1.5 and factors['balanced']['rounds'] == 7
+    assert factors['aggressive']['verdict'] == 'undecided'
+    assert factors['aggressive']['factor']['low'] <= 1.5 <= factors['aggressive']['factor']['high']
+    assert factors['conservative']['verdict'] is None and factors['conservative']['factor']['low'] is None
+    markdown = open(os.path.join(result['report_dir'], 'report.md')).read()
+    assert '### Under load against idle' in markdown
+    assert re.search(r'^\| server \| balanced \| TTFT p99 \| 10\.00 ms \| 12\.\d\d ms \| ×1\.\d+ \[1\.\d+–1\.\d+\] \| 7 \| '
+                     r'yes \|$', markdown, re.M), markdown
+    assert '| server | conservative | TTFT p99 | 10.00 ms | 30.00 ms | ×3.00 | 1 | no verdict: 1 round |' in markdown
+    page = open(os.path.join(result['report_dir'], 'report.html')).read()
+    assert '<h3>Under load against idle</h3>' in page and '<td class="worse">no</td>' in page
+    lines = result['summary']['gpu1']
+    assert any(re.match(r'server balanced ttft_p99_ms under load x1\.\d+ \[1\.\d+-1\.\d+\] of idle, as if idle$', line)
+               for line in lines), lines
+    assert 'server stock ttft_p99_ms under load x4.4 [4.2-4.6] of idle, not as if idle' in lines

@@ -56,7 +56,8 @@ def test_ring_runs_in_both_modes_and_never_reports_changed(calibration_file, che
     assert result['changed'] is False
     results = result['benchmark']
     assert set(results) == {'tool', 'workload', 'condition', 'parameters', 'runs', 'summary', 'host', 'placement',
-                            'pids', 'warnings', 'worker', 'worker_build'}
+                            'pids', 'warnings', 'worker', 'worker_build', 'server'}
+    assert results['server'] is None
     assert results['worker'] in ('native', 'python') and results['parameters']['worker'] == results['worker']
     assert results['tool'] == 'agent' and results['workload'] == 'ring' and results['condition'] == 'idle'
     metrics = results['summary']['metrics']
