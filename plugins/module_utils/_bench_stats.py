@@ -20,8 +20,8 @@ import math
 DISTRIBUTION_QUANTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100)
 
 # Metrics where a larger value is the better one; every other metric is a latency, a delay or a count of bad events.
-HIGHER_IS_BETTER = frozenset(('steps_per_s', 'iops', 'tokens_per_s', 'requests_per_s', 'session_steps_per_s',
-                              'batch_cpu_pct', 'batch_tokens_per_s'))
+HIGHER_IS_BETTER = frozenset(('steps_per_s', 'iops', 'tokens_per_s', 'requests_per_s', 'session_steps',
+                              'session_steps_per_s', 'batch_cpu_pct', 'batch_tokens_per_s'))
 
 DEFAULT_GATE_METRIC = 'wake_p99_us'
 DEFAULT_GATE_CONDITION = 'load'

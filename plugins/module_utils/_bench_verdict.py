@@ -39,7 +39,7 @@ NOISY_STEAL_PCT = 5.0
 # The metrics a user feels: a mode that makes one of them worse with 95 % confidence pays that as its price (docs/
 # modes.md). Host counters (pressure, switches, steal, GPU clocks) explain a change but are not one.
 HARM_PREFIXES = ('wake_', 'step_', 'steps_per_s', 'runq_delay', 'timer_lateness', 'latency_', 'io_', 'iops',
-                 'ttft_', 'itl_', 'request_', 'tokens_per_s', 'queue_time', 'session_step', 'session_ttft',
+                 'ttft_', 'itl_', 'request_', 'tokens_per_s', 'queue_time', 'session_step_p', 'session_ttft',
                  'session_steps_per_s', 'batch_')
 
 
