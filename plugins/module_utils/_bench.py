@@ -358,30 +358,42 @@ class Bench(object):
             self.check_ready(child, deadline)
         pids = [child.pid for child in children[:opts['workers']]]
         pressure = cgroup_pressure_path(pids[0], self.workers_placement.cgroup)
-        start_ns = time.monotonic_ns() + 20000000
-        measure_from = start_ns + int(opts['warmup_s'] * 1e9)
-        stop_at = measure_from + int(opts['duration_s'] * 1e9)
-        go = {'go': True, 'start_ns': start_ns, 'measure_from_ns': measure_from, 'stop_at_ns': stop_at}
+        go = self.window_plan()
         for child in children:
             send_message(child, self.worker, go)
         if not periodic:
-            sleep_until_ns(start_ns)
+            sleep_until_ns(go['start_ns'])
             token = time.monotonic_ns()
             os.write(channels[0][1], token.to_bytes(8, sys.byteorder))
-        gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
-        sleep_until_ns(measure_from)
-        before = self.snapshot(pids, pressure)
-        gpu.start()
-        try:
-            sleep_until_ns(stop_at)
-            after = self.snapshot(pids, pressure)
-        finally:
-            gpu.stop()
+        before, after, gpu = self.sample_window(go, pids, pressure)
         # A step may be in its compute when the window closes, so allow for the longest step and a slow host.
         done_deadline = time.monotonic() + 30 + opts['compute_us'] * opts['workers'] / 1e6
         done = [child.read_message(done_deadline, 'finishing the run') for child in children]
-        return {'window_s': (stop_at - measure_from) / 1e9, 'before': before, 'after': after, 'gpu': gpu,
-                'pressure': pressure, 'done': done}
+        return {'window_s': (go['stop_at_ns'] - go['measure_from_ns']) / 1e9, 'before': before, 'after': after,
+                'gpu': gpu, 'pressure': pressure, 'done': done}
+
+    def window_plan(self):
+        """The next window's bounds in CLOCK_MONOTONIC nanoseconds, as the "go" line the processes get: the start
+        (20 ms ahead, so every process has its line by then), the end of the warm-up and the end of the window."""
+        opts = self.options
+        start_ns = time.monotonic_ns() + 20000000
+        measure_from = start_ns + int(opts['warmup_s'] * 1e9)
+        return {'go': True, 'start_ns': start_ns, 'measure_from_ns': measure_from,
+                'stop_at_ns': measure_from + int(opts['duration_s'] * 1e9)}
+
+    def sample_window(self, go, pids, pressure):
+        """Waits for the window of ``go``, takes the counters at its two ends and samples the GPU in between:
+        (before, after, the GPU sampler)."""
+        gpu = GpuSampler(self.processes, self.options.get('gpu_sample_interval_s'))
+        sleep_until_ns(go['measure_from_ns'])
+        before = self.snapshot(pids, pressure)
+        gpu.start()
+        try:
+            sleep_until_ns(go['stop_at_ns'])
+            after = self.snapshot(pids, pressure)
+        finally:
+            gpu.stop()
+        return before, after, gpu
 
     def agent_metrics(self, samples_dir, window, periodic):
         """The repetition's metrics from the samples the children wrote and the counters around the window, and the
@@ -502,15 +514,21 @@ class Bench(object):
 
     def endpoint_repetition(self, repetition):
         opts = self.options
+        return self.client_window(opts['endpoint'])
+
+    def client_window(self, client, pids=(), pressure=None):
+        """One window of the endpoint client's streamed requests, with the host counters (and those of ``pids``, the
+        server's) and the GPU samples around it."""
+        opts = self.options
         gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
-        before = self.snapshot()
+        before = self.snapshot(pids, pressure)
         started_at = utc_now()
         gpu.start()
         try:
-            outcome = run_endpoint(opts['endpoint'], opts['duration_s'])
+            outcome = run_endpoint(client, opts['duration_s'])
         finally:
             gpu.stop()
-        after = self.snapshot()
+        after = self.snapshot(pids, pressure)
         metrics = system_metrics(before, after)
         metrics.update(self.batch_metrics(before, after))
         metrics.update(outcome['metrics'])
@@ -566,25 +584,7 @@ class Bench(object):
         if opts['warmup_s']:
             run_endpoint(client, opts['warmup_s'])
         pressure = cgroup_pressure_path(self.server.child.pid, self.workers_placement.cgroup)
-        gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
-        before = self.snapshot([self.server.child.pid], pressure)
-        started_at = utc_now()
-        gpu.start()
-        try:
-            outcome = run_endpoint(client, opts['duration_s'])
-        finally:
-            gpu.stop()
-        after = self.snapshot([self.server.child.pid], pressure)
-        metrics = system_metrics(before, after)
-        metrics.update(self.batch_metrics(before, after))
-        metrics.update(outcome['metrics'])
-        gpu_report = gpu.report()
-        metrics.update(gpu_metrics(gpu_report))
-        for message in outcome.get('warnings', []):
-            if message not in self.warnings:
-                self.warnings.append(message)
-        return {'started_at': started_at, 'window_s': outcome['window_s'], 'metrics': metrics,
-                'distribution': outcome['distribution'], 'gpu': gpu_report, 'requests': outcome['requests']}
+        return self.client_window(client, [self.server.child.pid], pressure)
 
     def start_sessions(self, settings):
         """The sessions' program, placed as latency work through the launcher, with its settings given."""
@@ -612,27 +612,17 @@ class Bench(object):
         try:
             pids = [child.pid, self.server.child.pid]
             pressure = cgroup_pressure_path(child.pid, self.workers_placement.cgroup)
-            start_ns = time.monotonic_ns() + 20000000
-            measure_from = start_ns + int(opts['warmup_s'] * 1e9)
-            stop_at = measure_from + int(opts['duration_s'] * 1e9)
-            child.send({'go': True, 'start_ns': start_ns, 'measure_from_ns': measure_from, 'stop_at_ns': stop_at})
-            gpu = GpuSampler(self.processes, opts.get('gpu_sample_interval_s'))
+            go = self.window_plan()
+            child.send(go)
             started_at = utc_now()
-            sleep_until_ns(measure_from)
-            before = self.snapshot(pids, pressure)
-            gpu.start()
-            try:
-                sleep_until_ns(stop_at)
-                after = self.snapshot(pids, pressure)
-            finally:
-                gpu.stop()
+            before, after, gpu = self.sample_window(go, pids, pressure)
             request_timeout = self.options['server'].get('request_timeout_s') or 120.0
             tool_timeout = settings.get('tool_timeout_s') or 30.0
             done = child.read_message(time.monotonic() + request_timeout + tool_timeout + 30, 'finishing the sessions')
             finished = True
         finally:
             self.processes.stop(child, grace_s=2.0 if finished else 0)
-        window_s = (stop_at - measure_from) / 1e9
+        window_s = (go['stop_at_ns'] - go['measure_from_ns']) / 1e9
         metrics, step_distribution = session_metrics(done, window_s)
         metrics.update(counter_metrics(before, after, metrics['session_steps']))
         metrics.update(self.batch_metrics(before, after))

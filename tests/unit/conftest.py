@@ -32,6 +32,15 @@ from ansible_collections.aitune.kernel.tests.unit.fakehost import FakeHost  # no
 
 
 @pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """The temporary directory the benchmark makes its scratch directory in, to check that nothing is left there."""
+    directory = tmp_path / 'tmp'
+    directory.mkdir()
+    monkeypatch.setattr(tempfile, 'tempdir', str(directory))
+    return directory
+
+
+@pytest.fixture
 def make_host(tmp_path, monkeypatch):
     """``make_host(kernel, nodes=1, debugfs_mounted=None, files=None)``: a fake host with its kernel emulation live."""
     count = [0]

@@ -15,7 +15,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from urllib.parse import unquote
 
 import pytest
@@ -66,15 +65,6 @@ def write_script(path, text):
     path.write_text(text)
     path.chmod(0o755)
     return str(path)
-
-
-@pytest.fixture
-def private_tmp(tmp_path, monkeypatch):
-    """The temporary directory the benchmark makes its scratch directory in, to check that nothing is left there."""
-    directory = tmp_path / 'tmp'
-    directory.mkdir()
-    monkeypatch.setattr(tempfile, 'tempdir', str(directory))
-    return directory
 
 
 @pytest.fixture

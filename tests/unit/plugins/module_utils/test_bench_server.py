@@ -15,7 +15,6 @@ import json
 import os
 import socket
 import sys
-import tempfile
 
 import pytest
 
@@ -23,30 +22,14 @@ from ansible_collections.aitune.kernel.plugins.module_utils._bench import run_be
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_procs import process_exists
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_server import server_argv, served_model
+from ansible_collections.aitune.kernel.tests.unit.plugins.module_utils.test_bench_endpoint import closed_port
 
 STUB = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openai_stub_server.py')
 
 
-def free_port():
-    sock = socket.socket()
-    sock.bind(('127.0.0.1', 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
-@pytest.fixture
-def scratch_root(tmp_path, monkeypatch):
-    """The benchmark's scratch directories go under a folder of the test's own, to see that none stays."""
-    root = tmp_path / 'tmp'
-    root.mkdir()
-    monkeypatch.setattr(tempfile, 'tempdir', str(root))
-    return root
-
-
 def options(tmp_path, tool='server', **server):
     record = str(tmp_path / 'server.json')
-    settings = dict(command=[sys.executable, STUB, '{port}', record], port=free_port(), host='127.0.0.1',
+    settings = dict(command=[sys.executable, STUB, '{port}', record], port=closed_port(), host='127.0.0.1',
                     ready_timeout_s=30.0, max_tokens=16, concurrency=1, request_timeout_s=30.0)
     settings.update(server)
     return dict(tool=tool, condition='idle', workers=2, compute_us=100, duration_s=0.6, warmup_s=0.1, repetitions=2,
@@ -54,14 +37,14 @@ def options(tmp_path, tool='server', **server):
                 server=settings, agent_session={'sessions': 2, 'max_tokens': 8, 'tool_timeout_s': 30.0})
 
 
-def assert_nothing_left(results, scratch_root):
+def assert_nothing_left(results, private_tmp):
     assert results['pids']['remaining'] == []
     for started in results['pids']['started']:
         assert not process_exists(started['pid']), started
-    assert os.listdir(str(scratch_root)) == []
+    assert os.listdir(str(private_tmp)) == []
 
 
-def test_the_server_runs_placed_answers_and_is_stopped_by_its_pid(tmp_path, scratch_root):
+def test_the_server_runs_placed_answers_and_is_stopped_by_its_pid(tmp_path, private_tmp):
     results = run_benchmark(options(tmp_path))
     record = json.loads((tmp_path / 'server.json').read_text())
     server = results['server']
@@ -75,10 +58,10 @@ def test_the_server_runs_placed_answers_and_is_stopped_by_its_pid(tmp_path, scra
     assert results['summary']['primary'] == 'ttft'
     assert results['summary']['metrics']['ttft_p50_ms']['median'] >= 20
     assert 'batch_cpu_pct' not in results['runs'][0]['metrics']
-    assert_nothing_left(results, scratch_root)
+    assert_nothing_left(results, private_tmp)
 
 
-def test_agent_sessions_step_through_model_and_tool_calls_where_latency_work_runs(tmp_path, scratch_root):
+def test_agent_sessions_step_through_model_and_tool_calls_where_latency_work_runs(tmp_path, private_tmp):
     calls = tmp_path / 'calls'
     tool = [sys.executable, '-c', 'import os\nwith open(%r, "a") as f: f.write("%%s %%s\\n" %% (sorted(os.sched_getaffinity'
             '(0)), os.path.exists("module_00.py")))' % str(calls)]
@@ -101,10 +84,10 @@ def test_agent_sessions_step_through_model_and_tool_calls_where_latency_work_run
         assert metrics['batch_cpu_pct'] > 0
     assert results['summary']['primary'] == 'session_step'
     assert results['summary']['distribution']['metric'] == 'session_step_ms'
-    assert_nothing_left(results, scratch_root)
+    assert_nothing_left(results, private_tmp)
 
 
-def test_failed_tool_calls_are_counted_as_failed_steps(tmp_path, scratch_root):
+def test_failed_tool_calls_are_counted_as_failed_steps(tmp_path, private_tmp):
     opts = options(tmp_path, tool='agent_session')
     opts['repetitions'] = 1
     opts['agent_session']['tools'] = [[sys.executable, '-c', 'pass'], [sys.executable, '-c', 'raise SystemExit(3)']]
@@ -113,17 +96,17 @@ def test_failed_tool_calls_are_counted_as_failed_steps(tmp_path, scratch_root):
     # The sessions alternate between the two calls, so about every other step fails.
     assert metrics['session_errors'] >= 1 and metrics['session_steps'] >= 1
     assert any('step(s) failed' in warning and 'exited 3' in warning for warning in results['warnings'])
-    assert_nothing_left(results, scratch_root)
+    assert_nothing_left(results, private_tmp)
 
 
-def test_preflight_checks_one_request_and_each_tool_call_and_measures_nothing(tmp_path, scratch_root):
+def test_preflight_checks_one_request_and_each_tool_call_and_measures_nothing(tmp_path, private_tmp):
     opts = options(tmp_path, tool='agent_session', preflight=True)
     opts['preflight'] = True
     results = run_benchmark(opts)
     assert results['runs'] == [] and results['summary'] is None
     assert results['preflight']['request']['ok'] == 1
     assert results['preflight']['tools'] == ['grep', sys.executable]
-    assert_nothing_left(results, scratch_root)
+    assert_nothing_left(results, private_tmp)
 
 
 def hold_port():
@@ -135,7 +118,7 @@ def hold_port():
 
 @pytest.mark.parametrize('case', ['exits-at-once', 'never-listens', 'missing-model', 'port-in-use', 'no-llama',
                                   'endpoint-errors', 'no-such-program'])
-def test_bad_server_input_is_a_clear_error_that_leaves_nothing_behind(tmp_path, scratch_root, case):
+def test_bad_server_input_is_a_clear_error_that_leaves_nothing_behind(tmp_path, private_tmp, case):
     opts = options(tmp_path, preflight=True)
     opts['preflight'] = True
     held = None
@@ -172,10 +155,10 @@ def test_bad_server_input_is_a_clear_error_that_leaves_nothing_behind(tmp_path, 
     assert expected in str(failure.value)
     results = failure.value.results
     if results is not None:
-        assert_nothing_left(results, scratch_root)
+        assert_nothing_left(results, private_tmp)
     else:
         # Refused in the checks, before anything started.
-        assert os.listdir(str(scratch_root)) == []
+        assert os.listdir(str(private_tmp)) == []
     if case == 'exits-at-once':
         assert 'no GPU here' in str(failure.value)
 
