@@ -540,7 +540,6 @@ class Bench(object):
         return {'started_at': started_at, 'window_s': outcome['window_s'], 'metrics': metrics,
                 'distribution': outcome['distribution'], 'gpu': gpu_report, 'requests': outcome['requests']}
 
-
     # -- the inference server and the agent sessions ------------------------------------------------------------------
 
     def start_server(self):

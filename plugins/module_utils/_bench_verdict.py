@@ -261,4 +261,3 @@ def load_factors(arms, seed):
                             'load': median([load[pair].get(metric) for pair in pairs]),
                             'factor': stats, 'verdict': load_factor_verdict(stats)})
     return factors
-
