@@ -17,6 +17,9 @@ options:
       - The directory that stands for C(/) when reading and writing kernel files.
       - Leave it at C(/) on real hosts. Other values point the module at a copy of a C(/proc) and C(/sys) tree, for
         tests; debugfs is never mounted there.
+      - Any other value must be a directory that holds the marker file C(.aitune-fake-root) (the unit tests' fake hosts
+        and the fleet lab write it), and may not lead to C(/) through a symlink; otherwise the module fails before it
+        reads or writes anything.
     type: path
     default: /
 notes:

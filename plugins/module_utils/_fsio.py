@@ -129,6 +129,34 @@ def is_real_root(root):
     return path == '/' or os.path.realpath(path) == '/'
 
 
+# The file that marks a directory as a fake host tree (tests/unit/fakehost.py and tools/fleet write it, nothing else
+# does): a module refuses any root other than this host's own / that lacks it, so a real host whose inventory names a
+# fake tree by mistake fails instead of tuning a copy while reporting success.
+FAKE_ROOT_MARKER = '.aitune-fake-root'
+
+
+def root_refusal(root):
+    """Why ``root`` may not be used, or None. ``/`` (however it is spelled) is this host; any other root must be a
+    directory holding FAKE_ROOT_MARKER as a regular file. A path that leads to ``/`` through a symlink is refused: it
+    names a fake tree but would tune this host."""
+    path = normalize_root(root)
+    if path == '/':
+        return None
+    if is_real_root(path):
+        return ('root %s leads to this host\'s / through a symlink: give / itself to tune this host, or the '
+                'directory of a fake tree' % path)
+    try:
+        info = os.lstat(os.path.join(path, FAKE_ROOT_MARKER))
+    except OSError:
+        if not os.path.isdir(path):
+            return 'root %s is not a directory: the fake tree it names is missing' % path
+        return ('root %s is not a fake tree: it has no %s file. Leave root at / on a real host; only the unit tests '
+                'and tools/fleet make fake trees' % (path, FAKE_ROOT_MARKER))
+    if not stat.S_ISREG(info.st_mode):
+        return 'root %s is not a fake tree: its %s is not a regular file' % (path, FAKE_ROOT_MARKER)
+    return None
+
+
 def _read_and_close(fd, path, limit, check=None):
     """Up to ``limit`` bytes of the open ``fd``, which is closed either way; ``check(stat)`` may refuse first."""
     try:
@@ -153,6 +181,9 @@ class HostFS(object):
         if owner is None:
             owner = 0 if is_real_root(self.root) else _owner_of(self.root)
         self.owner = owner
+        # A fake tree's kernel files are plain files (the fleet lab's, with no kernel behind them): write_value makes a
+        # write replace the whole value there, as the kernel does.
+        self.fake = not is_real_root(self.root)
         # In check mode of a call that plans several subsystems on one preview (_persist.PreviewState): the live values
         # its earlier subsystems would have written, by path, read in place of what the kernel holds now. Empty in
         # every run that writes.
@@ -319,6 +350,10 @@ class HostFS(object):
         try:
             data = ('%s\n' % value).encode('utf-8')
             os.write(fd, data)
+            # Only a plain file still holds the tail of a longer old value; a kernel file (and the unit tests' emulated
+            # one, which leaves the offset alone) is never cut.
+            if self.fake and os.lseek(fd, 0, os.SEEK_CUR) == len(data):
+                os.ftruncate(fd, len(data))
         except OSError as exc:
             raise FsError.from_oserror(path, 'writing %r to' % (value,), exc)
         finally:

@@ -11,6 +11,7 @@ __metaclass__ = type
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import root_refusal
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import shown
 from ansible_collections.aitune.kernel.plugins.module_utils._lease import check_field
 from ansible_collections.aitune.kernel.plugins.module_utils._run import Run, RunFailed
@@ -38,6 +39,10 @@ def build_module(argument_spec, apply_options=True, leased=None, **kwargs):
         spec.update(LEASE_ARGUMENT_SPEC)
     spec.update(argument_spec)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    # Before anything is read or written: a root other than / must be a fake tree (_fsio.root_refusal).
+    refusal = root_refusal(module.params['root'])
+    if refusal:
+        module.fail_json(msg=refusal)
     run_id = module.params.get('run_id')
     if run_id is not None and check_field('run_id', run_id):
         module.fail_json(msg='run_id must be %s, got %s' % (check_field('run_id', run_id), shown(run_id)))

@@ -29,7 +29,7 @@ import stat
 
 import yaml
 
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FsError, NOT_PERMITTED
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import FAKE_ROOT_MARKER, FsError, NOT_PERMITTED
 
 TREES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'trees')
 KERNELS = ('5.10', '6.1', '6.12', '6.18')
@@ -91,6 +91,9 @@ class FakeHost(object):
 
     def _build(self, files):
         os.makedirs(self.root)
+        # The modules take no root other than / without it (_fsio.root_refusal).
+        with open(os.path.join(self.root, FAKE_ROOT_MARKER), 'w') as handle:
+            handle.write('a fake host tree for tests\n')
         os.makedirs(self.debugfs_store)
         for path in self.spec['dirs']:
             os.makedirs(self.path(path), exist_ok=True)

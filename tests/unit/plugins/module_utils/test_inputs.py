@@ -13,7 +13,8 @@ import os
 import pytest
 
 from ansible_collections.aitune.kernel.plugins.module_utils import _run
-from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS, is_real_root, normalize_root
+from ansible_collections.aitune.kernel.plugins.module_utils._fsio import (
+    FAKE_ROOT_MARKER, HostFS, is_real_root, normalize_root, root_refusal)
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import shown
 from ansible_collections.aitune.kernel.plugins.module_utils._module import capped_message
 from ansible_collections.aitune.kernel.plugins.modules import irq
@@ -101,3 +102,43 @@ def test_a_one_megabyte_option_is_not_echoed_whole(make_host):
     code, result = run_module(irq, {'root': host.root, 'devices': ['n;' * (1 << 19)]})
     assert code == 1 and len(result['msg']) < 600 and '(1048576 characters)' in result['msg'], result['msg'][:300]
     assert host.snapshot() == before
+
+
+# -- only a fake tree may stand for / ----------------------------------------------------------------------------------
+def test_the_real_root_needs_no_marker():
+    for root in ('/', '//', '/.'):
+        assert root_refusal(root) is None
+
+
+def test_a_root_without_the_marker_is_refused_before_anything_is_read(tmp_path, make_host):
+    host = make_host('6.12')
+    assert root_refusal(host.root) is None
+    plain = tmp_path / 'plain'
+    plain.mkdir()
+    assert 'is not a fake tree: it has no %s file' % FAKE_ROOT_MARKER in root_refusal(str(plain))
+    assert 'the fake tree it names is missing' in root_refusal(str(tmp_path / 'gone'))
+    (plain / FAKE_ROOT_MARKER).mkdir()
+    assert 'is not a regular file' in root_refusal(str(plain))
+    link = tmp_path / 'host'
+    os.symlink('/', str(link))
+    assert 'leads to this host\'s / through a symlink' in root_refusal(str(link))
+
+
+@pytest.mark.parametrize('module_name', ['sched', 'profile', 'restore', 'tuning_facts', 'lease'])
+def test_every_module_refuses_a_root_that_is_not_a_fake_tree(tmp_path, module_name):
+    import importlib
+    module = importlib.import_module('ansible_collections.aitune.kernel.plugins.modules.%s' % module_name)
+    tree = tmp_path / 'tree'
+    (tree / 'proc' / 'sys' / 'vm').mkdir(parents=True)
+    (tree / 'proc' / 'sys' / 'vm' / 'swappiness').write_text('60\n')
+    before = sorted(str(path) for path in tmp_path.rglob('*'))
+    args = {'root': str(tree)}
+    if module_name == 'lease':
+        args.update(purpose='test', run_id='0' * 32, controller='test', controller_pid=1)
+    if module_name == 'profile':
+        args.update(subsystems={'memory': {'swappiness': 10}})
+    code, result = run_module(module, args)
+    assert code != 0 and result['failed']
+    assert result['msg'] == 'root %s is not a fake tree: it has no %s file. Leave root at / on a real host; only the ' \
+        'unit tests and tools/fleet make fake trees' % (tree, FAKE_ROOT_MARKER), result['msg']
+    assert sorted(str(path) for path in tmp_path.rglob('*')) == before
