@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
@@ -192,7 +191,7 @@ def free_ports(count):
     """``count`` TCP ports free on 127.0.0.1 now (held open together, so they differ)."""
     sockets = []
     try:
-        for _ in range(count):
+        for _index in range(count):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind(('127.0.0.1', 0))
             sockets.append(sock)
@@ -435,7 +434,7 @@ def status(state_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='fleet-lab', description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(prog='fleet-lab', description=__doc__.split('\n\n', maxsplit=1)[0])
     commands = parser.add_subparsers(dest='command', required=True)
     up_parser = commands.add_parser('up', help='start N simulated hosts')
     up_parser.add_argument('count', type=int, metavar='N')
