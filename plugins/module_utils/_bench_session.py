@@ -234,9 +234,10 @@ def program_source():
         except (ImportError, OSError):
             source = None
     if source is None:
-        with open(__file__) as handle:
+        with open(__file__, 'rb') as handle:
             source = handle.read()
-    return source
+    # Some loaders (Ansible's collection loader among them) give the source as bytes.
+    return source.decode('utf-8') if isinstance(source, bytes) else source
 
 
 if __name__ == '__main__':

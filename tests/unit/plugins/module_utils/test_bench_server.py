@@ -18,6 +18,7 @@ import sys
 
 import pytest
 
+from ansible_collections.aitune.kernel.plugins.module_utils import _bench_session
 from ansible_collections.aitune.kernel.plugins.module_utils._bench import run_benchmark
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_procs import process_exists
@@ -178,3 +179,20 @@ def test_the_command_s_placeholders_are_filled_and_the_default_is_llama_cpp_s_se
 ])
 def test_the_model_requested_is_the_first_the_server_lists(body, model):
     assert served_model(body) == model
+
+
+class BytesLoader(object):
+    """A loader that gives a module's source as bytes, as Ansible's collection loader does."""
+
+    def __init__(self, source):
+        self.source = source
+
+    def get_source(self, name):
+        return self.source.encode('utf-8')
+
+
+def test_the_sessions_program_is_text_whichever_loader_read_it(monkeypatch):
+    text = _bench_session.program_source()
+    assert isinstance(text, str) and "if __name__ == '__main__':" in text
+    monkeypatch.setattr(_bench_session, '__loader__', BytesLoader(text))
+    assert _bench_session.program_source() == text
