@@ -333,3 +333,31 @@ def test_report_screenshot_script_renders_a_png(tmp_path):
         header = handle.read(24)
     assert header[:8] == b'\x89PNG\r\n\x1a\n'
     assert struct.unpack('>II', header[16:24]) == (400, 300)  # the IHDR chunk: the window size asked for
+
+
+def test_a_failed_server_build_says_where_its_log_is_and_leaves_nothing_half_made(tmp_path):
+    # A copy of the checkout's files, a cache of its own holding the locked sdist (so the build must run, and no
+    # download is needed), and compilers that fail: the build stops in CMake's first check.
+    checkout = tmp_path / 'checkout'
+    shutil.copytree(REPO, str(checkout), ignore=shutil.ignore_patterns(
+        '.git', '.venv', '.venv-llama', '.build', '.ansible', 'reports', '__pycache__'))
+    cache = tmp_path / 'cache'
+    sdists = glob.glob(os.path.expanduser('~/.cache/aitune/sdists/*/llama_cpp_python-*.tar.gz'))
+    if sdists:
+        target = cache / 'aitune' / 'sdists' / os.path.basename(os.path.dirname(sdists[0]))
+        target.mkdir(parents=True)
+        shutil.copy(sdists[0], str(target))
+    temporary = tmp_path / 'tmp'
+    temporary.mkdir()
+    environ = dict(os.environ, XDG_CACHE_HOME=str(cache), TMPDIR=str(temporary), CC='/bin/false', CXX='/bin/false')
+    proc = subprocess.run([str(checkout / 'scripts' / 'setup-llama-server')], env=environ, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, universal_newlines=True, timeout=900, check=False)
+    assert proc.returncode == 1, proc.stdout
+    log = checkout / '.build' / 'llama-cpp-python-build.log'
+    assert re.search(r'^setup-llama-server: building llama-cpp-python \S+ failed after \d+ s; see %s$'
+                     % re.escape(str(log)), proc.stdout, re.M), proc.stdout
+    assert log.exists()
+    # No environment, no stamp, no cache entry, no temporary directory.
+    assert not (checkout / '.venv-llama').exists()
+    assert not os.path.exists(str(cache / 'aitune' / 'wheels')) or os.listdir(str(cache / 'aitune' / 'wheels')) == []
+    assert os.listdir(str(temporary)) == []
