@@ -31,7 +31,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import (
     BenchError, cgroup_pressure_path, counter_metrics, host_info, host_snapshot, online_cpus, process_cpu_ticks,
     read_counter, system_metrics, utc_now)
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_native import NativeUnavailable, build_native_worker
-from ansible_collections.aitune.kernel.plugins.module_utils._bench_options import validate_options
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_options import SERVER_TOOLS, validate_options
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_procs import Placement, ProcessSet, TerminationGuard
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_server import (
     GENERATE_SOURCE, InferenceServer, default_tools, make_tree, server_python, session_config, session_metrics)
@@ -217,7 +217,8 @@ class Bench(object):
 
     def _note_unused_settings(self, tool):
         opts = self.options
-        unused = [name for name in ('timer_slack_ns',) if opts.get(name) is not None]
+        # The launcher of the server tools applies the timer slack, as the agent's workers apply it to themselves.
+        unused = [name for name in ('timer_slack_ns',) if opts.get(name) is not None and tool not in SERVER_TOOLS]
         # The default (auto) is no choice of the user's, so it is not reported as unused.
         unused += [name for name in ('worker',) if opts.get(name) not in (None, 'auto')]
         if tool in ('fio', 'endpoint'):

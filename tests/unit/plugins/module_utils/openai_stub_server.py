@@ -6,7 +6,7 @@
 """A small OpenAI-compatible server run as its own process, for the tests of the server and agent_session tools:
 ``python openai_stub_server.py PORT RECORD [errors]``. It lists one model on ``/v1/models``, streams four tokens
 per chat completion (the first after 20 ms, then 5 ms apart), and writes its PID and CPU affinity to RECORD once
-it listens. With ``errors`` every completion is answered with HTTP 500."""
+it listens, with its timer slack. With ``errors`` every completion is answered with HTTP 500."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -73,8 +73,10 @@ def main():
     Handler.errors = sys.argv[3:] == ['errors']
     httpd = ThreadingHTTPServer(('127.0.0.1', port), Handler)
     httpd.daemon_threads = True
+    with open('/proc/self/timerslack_ns') as handle:
+        slack = int(handle.read())
     with open(record, 'w') as handle:
-        json.dump({'pid': os.getpid(), 'cpus': sorted(os.sched_getaffinity(0))}, handle)
+        json.dump({'pid': os.getpid(), 'cpus': sorted(os.sched_getaffinity(0)), 'timer_slack_ns': slack}, handle)
     httpd.serve_forever(poll_interval=0.05)
 
 

@@ -46,12 +46,15 @@ def assert_nothing_left(results, private_tmp):
 
 
 def test_the_server_runs_placed_answers_and_is_stopped_by_its_pid(tmp_path, private_tmp):
-    results = run_benchmark(options(tmp_path))
+    results = run_benchmark(dict(options(tmp_path), timer_slack_ns=1))
     record = json.loads((tmp_path / 'server.json').read_text())
     server = results['server']
-    # The launcher ran the server in its own place: the PID the module started is the server's, on the CPU asked.
-    assert record == {'pid': server['pid'], 'cpus': [0]}
+    # The launcher ran the server in its own place: the PID the module started is the server's, on the CPU asked,
+    # with the latency work's timer slack.
+    assert record == {'pid': server['pid'], 'cpus': [0], 'timer_slack_ns': 1}
     assert results['placement']['workers']['cpus'] == '0'
+    assert results['placement']['workers']['timer_slack_ns'] == 1
+    assert results['warnings'] == []
     assert server['model'] == 'stub-model' and server['stopped_by'] == 'SIGTERM'
     assert [run['metrics']['requests_ok'] > 0 for run in results['runs']] == [True, True]
     assert all(run['metrics']['requests_failed'] == 0 for run in results['runs'])
