@@ -322,8 +322,12 @@ def test_verify_passes_then_fails_the_drifted_host_as_awx_shows_it(awx, lab):
 
 def test_benchmark_with_the_shortest_settings_on_one_host(awx, lab):
     host = lab['names'][1]
+    state_before = os.path.exists('/var/lib/aitune')
     job = awx.launch('Benchmark', survey={'mode': 'balanced'}, limit=host, extra_vars=SHORT_BENCHMARK)
     assert_clean_success(job, [host])
+    # The agent's calibration is the lab host's, in its tree; this machine's state directory is left as it was.
+    assert os.path.exists('/var/lib/aitune') == state_before
+    assert os.path.isfile(os.path.join(lab['roots'][host], 'var/lib/aitune/bench-calibration.json'))
     measured = [event for event in job.events if event['event'] == 'runner_on_ok'
                 and event['event_data'].get('task') in ('Measure the stock arm', "Measure the mode's arm")]
     # One round: a stock arm and a mode arm, in the plan's shuffled order.
