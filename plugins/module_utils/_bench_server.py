@@ -28,6 +28,7 @@ import socket
 import subprocess
 import time
 
+from ansible_collections.aitune.kernel.plugins.module_utils._bench_endpoint import ms_percentiles
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_host import BenchError, check_range
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_stats import DISTRIBUTION_QUANTILES, percentile
 from ansible_collections.aitune.kernel.plugins.module_utils._bench_worker import send_message
@@ -308,26 +309,18 @@ def session_config(server, settings, tools, cwd):
             'request_timeout_s': server.settings.get('request_timeout_s') or 120.0, 'connect_timeout_s': 5.0}
 
 
-def ms_quantiles(values_ns, prefix, quantiles):
-    ordered = sorted(values_ns)
-    result = {}
-    for name, q in quantiles:
-        value = percentile(ordered, q)
-        result['%s_%s_ms' % (prefix, name)] = None if value is None else round(value / 1e6, 3)
-    return result
-
-
 def session_metrics(done, window_s):
     """The sessions' metrics from their "done" message: step latency, steps/s, the share of step time spent waiting on
     the server, the tool calls' time and the errors; plus the step time distribution."""
     steps = done.get('steps') or []
     step_ns = [row[2] for row in steps]
     server_ns = [row[3] for row in steps]
-    tool_ns = [row[4] for row in steps]
-    first_ns = [row[5] for row in steps if row[5] is not None]
-    metrics = ms_quantiles(step_ns, 'session_step', (('p50', 50), ('p99', 99), ('p999', 99.9)))
-    metrics.update(ms_quantiles(first_ns, 'session_ttft', (('p50', 50), ('p99', 99))))
-    metrics.update(ms_quantiles(tool_ns, 'session_tool', (('p50', 50), ('p99', 99))))
+    # The endpoint client's percentiles in ms, from seconds.
+    metrics = ms_percentiles([value / 1e9 for value in step_ns], 'session_step',
+                             (('p50', 50), ('p99', 99), ('p999', 99.9)))
+    metrics.update(ms_percentiles([row[5] / 1e9 for row in steps if row[5] is not None], 'session_ttft',
+                                  (('p50', 50), ('p99', 99))))
+    metrics.update(ms_percentiles([row[4] / 1e9 for row in steps], 'session_tool', (('p50', 50), ('p99', 99))))
     metrics['session_steps'] = len(steps)
     metrics['session_steps_per_s'] = round(len(steps) / window_s, 3) if window_s > 0 else None
     metrics['session_server_wait_pct'] = round(sum(server_ns) * 100.0 / sum(step_ns), 2) if sum(step_ns) else None
