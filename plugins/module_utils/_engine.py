@@ -364,6 +364,35 @@ class Engine(object):
         report.actions = self._write_files(targets, baseline, idle_units=report.units_started)
         report.add_files(targets)
         failpoint('after_files')
+        if report.actions:
+            self._settle_live_values(stage)
+
+    def _settle_live_values(self, stage):
+        """Read every value this run wrote again once its files have acted, and write once more what moved.
+
+        Starting units, a udev replay and restarting irqbalance run other code: an irqbalance that still ran with its
+        old settings may have moved an IRQ between this run's write and its restart. What reads back now is what the
+        run reports; a value that does not hold after the second write is not_permitted, naming who moved it."""
+        report = stage.report
+        for probe, wanted in stage.changes:
+            entry = report.knobs[probe.knob.name]
+            if entry['state'] != APPLIED:
+                continue
+            try:
+                now = probe.knob.current(self.fs.read(probe.path))
+            except FsError:
+                continue
+            if now == wanted:
+                continue
+            try:
+                self.fs.write_value(probe.path, wanted)
+                now = probe.knob.current(self.fs.read(probe.path))
+            except FsError as exc:
+                now = 'unreadable (%s)' % exc
+            if now != wanted:
+                report.outcome(probe.knob.name, NOT_PERMITTED_STATE, value=now,
+                               reason='read back as written, then changed to %r once the files acted (%s)'
+                               % (now, '; '.join(report.actions)))
 
     def _idle_units(self, stage, targets):
         """This run's units whose files need no write but that systemd does not run or enable: a run killed between

@@ -197,6 +197,50 @@ def test_irqbalance_debian_bans_the_latency_cpus_and_restore_puts_the_file_back(
     assert host.snapshot(ignore=STATE + EFFECTIVE) == original
 
 
+class IrqbalanceMovingIrq(RecordingSystemctl):
+    """An irqbalance that, by the time it restarts, has moved IRQ 24 back to ``moved_to``: the old daemon rebalanced
+    between the run's write and the restart. ``every_time``: it keeps doing so, as a daemon the run cannot ban."""
+
+    def __init__(self, host, moved_to, every_time=False):
+        super(IrqbalanceMovingIrq, self).__init__(host)
+        self.moved_to = moved_to
+        self.every_time = every_time
+        self.moves = 0
+
+    def try_restart(self, unit):
+        super(IrqbalanceMovingIrq, self).try_restart(unit)
+        self.moves += 1
+        self.host.write('/proc/irq/24/smp_affinity_list', self.moved_to + '\n')
+        if self.every_time:
+            # From now on the kernel file keeps the daemon's value: every later write of the run is undone.
+            self.host.kernel.keep.add('/proc/irq/24/smp_affinity_list')
+
+
+def test_an_irq_moved_before_irqbalance_restarted_is_steered_again(make_host, monkeypatch):
+    host = irq_host(make_host, overrides={DEBIAN_FILE: DEBIAN_STOCK})
+    irqbalance = IrqbalanceMovingIrq(host, moved_to='1')
+    use_systemd(monkeypatch, irqbalance)
+    code, result = steer(host)
+    assert code == 0, result
+    assert irqbalance.moves == 1
+    # Read once more after the restart, written again: the run ends with what it reports, and a second run is idle.
+    assert affinity(host, 24) == '0,4'
+    assert NUMA2['24'] in result['applied'] and NUMA2['24'] not in result['not_permitted']
+    code, again = steer(host)
+    assert code == 0 and again['changed'] is False, again
+
+
+def test_an_irq_irqbalance_keeps_moving_is_not_permitted_and_says_so(make_host, monkeypatch):
+    host = irq_host(make_host, overrides={DEBIAN_FILE: DEBIAN_STOCK})
+    use_systemd(monkeypatch, IrqbalanceMovingIrq(host, moved_to='1', every_time=True))
+    code, result = steer(host)
+    assert code == 0, result
+    assert affinity(host, 24) == '1'
+    reason = result['not_permitted'][NUMA2['24']]
+    assert "changed to '1' once the files acted (systemctl try-restart irqbalance.service)" in reason, reason
+    assert NUMA2['24'] not in result['applied']
+
+
 def test_irqbalance_also_bans_isolated_and_nohz_full_cpus(make_host):
     host = irq_host(make_host, overrides={DEBIAN_FILE: DEBIAN_STOCK,
                                           '/sys/devices/system/cpu/isolated': '3\n',
