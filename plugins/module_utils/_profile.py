@@ -26,6 +26,7 @@ from ansible_collections.aitune.kernel.plugins.module_utils._baseline import Bas
 from ansible_collections.aitune.kernel.plugins.module_utils._cpus import CpuPartition
 from ansible_collections.aitune.kernel.plugins.module_utils._fsio import HostFS
 from ansible_collections.aitune.kernel.plugins.module_utils._knobs import shown
+from ansible_collections.aitune.kernel.plugins.module_utils._lease import MAX_WAIT
 from ansible_collections.aitune.kernel.plugins.module_utils._neighbours import (
     PPD, TUNED, TUNED_PLUGIN_SUBSYSTEMS, describe_tuned, neighbours)
 from ansible_collections.aitune.kernel.plugins.module_utils._run import ENGINE_ERRORS, Run, RunFailed, open_engine
@@ -56,6 +57,7 @@ ARGUMENT_SPEC = dict(
     restart=dict(type='bool', default=False),
     record=dict(type='dict', options=RECORD_SPEC),
     other_tuners=dict(type='str', default='refuse', choices=['refuse', 'allow']),
+    wait=dict(type='int', default=60),
 )
 # The common options every subsystem takes from the profile's own, never from its entry.
 SHARED_OPTIONS = ('root', 'persist', 'strict', 'run_id')
@@ -236,7 +238,7 @@ class ProfileRun(object):
 
     def hold_host(self):
         """The host lock for the whole call (none in check mode), taken once the state files are known good."""
-        engine = open_engine(self.module, preview_state=self.preview_state)
+        engine = open_engine(self.module, preview_state=self.preview_state, lock_timeout=self.module.params['wait'])
         try:
             engine.check_state_files()
             return engine.lock()
@@ -412,6 +414,9 @@ def run_profile(module):
     if not root_user:
         # Without root nothing can be written: the run previews, exactly as check mode does.
         module.check_mode = True
+    if not 0 <= params['wait'] <= MAX_WAIT:
+        raise RunFailed('invalid settings, nothing was changed: wait must be between 0 and %d seconds, got %d'
+                        % (MAX_WAIT, params['wait']))
     request = ProfileRequest(params, HostFS(params['root']))
     record = params['record']
     if record is not None:

@@ -53,12 +53,13 @@ class Run(object):
 
 
 def open_engine(module, params=None, fs_class=HostFS, systemctl_class=Systemctl, preview_state=None,
-                mount_debugfs=True, held_lock=None):
+                mount_debugfs=True, held_lock=None, lock_timeout=60.0):
     """An Engine for this run. debugfs is mounted on demand only on the real root (a fake tree cannot mount), and
     only with ``mount_debugfs``. ``params`` are the run's options when they are not the module's own (a subsystem of
     the profile module); ``fs_class`` and ``systemctl_class`` let a subsystem bring its own kind of file access or
     systemctl; ``preview_state`` is the state several check-mode runs of one module call share; ``held_lock`` the
-    host lock the module call holds around all its engines."""
+    host lock the module call holds around all its engines; ``lock_timeout`` how long taking the lock waits for
+    another run."""
     params = params or module.params
     root = normalize_root(params['root'])
     # Only the real root is the host itself: "//" and "/." are spellings of it, not a fake tree.
@@ -69,7 +70,8 @@ def open_engine(module, params=None, fs_class=HostFS, systemctl_class=Systemctl,
     return Engine(root=root, fs=fs, check_mode=module.check_mode, systemctl=systemctl,
                   udevadm=Udevadm(module, udevadm) if udevadm and udev_is_running(fs) else None,
                   mounter=CommandMounter(module) if real_root and mount_debugfs else None,
-                  preview_state=preview_state, run_id=params.get('run_id'), held_lock=held_lock, warn=module.warn)
+                  preview_state=preview_state, run_id=params.get('run_id'), held_lock=held_lock, warn=module.warn,
+                  lock_timeout=lock_timeout)
 
 
 def update_stale_bootloader(run, report):

@@ -139,6 +139,16 @@ options:
     choices: [refuse, allow]
     default: refuse
     version_added: 0.1.0
+  wait:
+    description:
+      - How long, in seconds, the call waits for another aitune run on the host (a module call holding the host lock,
+        or a run whose lease holds the host between its calls) before it fails, naming that run, with nothing
+        written.
+      - The call holds the host lock from its first read to its record, so a run that is this one call needs no
+        M(aitune.kernel.lease) around it.
+    type: int
+    default: 60
+    version_added: 0.1.0
   record:
     description:
       - Verify everything applied by reading it back, and record this run in a local fact file. Left out, nothing is

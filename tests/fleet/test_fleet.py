@@ -12,6 +12,7 @@ without them the tests skip, saying so loudly."""
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import fcntl
 import hashlib
 import json
 import os
@@ -33,7 +34,7 @@ import fleet_lab  # noqa: E402 pylint: disable=wrong-import-position
 HOSTS = int(os.environ.get('AITUNE_FLEET_HOSTS', '20'))
 SWAPPINESS = '/proc/sys/vm/swappiness'
 GOVERNOR = '/sys/devices/system/cpu/cpufreq/policy0/scaling_governor'
-LEASE_DIR = '/run/aitune'
+STATE_DIR = '/var/lib/aitune'
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason='LOUD SKIP: the fleet lab needs root (root login over ssh)'),
@@ -182,6 +183,14 @@ def test_facts_report_lists_every_host(lab, tmp_path):
     assert all(name in report for name in lab.names)
 
 
+def command_line(pid):
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
+            return handle.read()
+    except OSError:
+        return b''
+
+
 def test_a_missing_tree_and_a_dead_sshd_fail_their_hosts_alone(lab):
     gone, dying = lab.names[1], lab.names[2]
     tree = lab.hosts[gone]['root']
@@ -189,18 +198,24 @@ def test_a_missing_tree_and_a_dead_sshd_fail_their_hosts_alone(lab):
     lab.write(dying, SWAPPINESS, '44')
     lab.write(lab.names[3], SWAPPINESS, '45')
     killed = []
+    # The test holds the dying host's lock, so that host's profile call waits for it: its sshd and every session
+    # below it die while the call is running, whatever the machine's speed.
+    lock_path = lab.path(dying, STATE_DIR + '/lock')
+    # The earlier tests tuned the host, so its state directory and lock file are there already.
+    assert os.path.isfile(lock_path)
+    held = os.open(lock_path, os.O_RDWR)
+    fcntl.flock(held, fcntl.LOCK_EX)
 
-    def kill_when_leased():
-        # Once the run holds the host (its lease is in the tree), its sshd and every session below it die.
+    def kill_while_the_call_waits():
         deadline = time.time() + 120
-        lease_dir = lab.path(dying, LEASE_DIR)
-        while time.time() < deadline and not (os.path.isdir(lease_dir) and os.listdir(lease_dir)):
-            time.sleep(0.02)
         pid = fleet_lab.read_pid(lab.hosts[dying]['pid_file'])
+        while time.time() < deadline and not any(b'python' in command_line(child)
+                                                 for child in fleet_lab.descendants(pid)):
+            time.sleep(0.05)
         fleet_lab.stop_pids([pid] + fleet_lab.descendants(pid), grace=1.0)
         killed.append(pid)
 
-    killer = threading.Thread(target=kill_when_leased)
+    killer = threading.Thread(target=kill_while_the_call_waits)
     killer.start()
     try:
         code, out, recap = lab.playbook('tune with failures', 'tune.yml', '-e', 'mode=balanced',
@@ -208,6 +223,7 @@ def test_a_missing_tree_and_a_dead_sshd_fail_their_hosts_alone(lab):
     finally:
         killer.join()
         shutil.move(tree + '.aside', tree)
+        os.close(held)
     assert killed
     assert code != 0
     assert recap[gone]['failed'] == 1 and recap[gone]['unreachable'] == 0, recap[gone]
@@ -216,6 +232,8 @@ def test_a_missing_tree_and_a_dead_sshd_fail_their_hosts_alone(lab):
     others = [name for name in lab.names if name not in (gone, dying)]
     assert all(recap[name]['failed'] == 0 and recap[name]['unreachable'] == 0 for name in others), recap
     assert lab.read(lab.names[3], SWAPPINESS) == '10'
+    # The call died waiting for the lock: it wrote nothing.
+    assert lab.read(dying, SWAPPINESS) == '44'
     assert 'Traceback' not in out
 
     fleet_lab.start_sshd(lab.dir, lab.hosts[dying])
@@ -233,3 +251,22 @@ def test_restore_brings_every_tree_back_byte_for_byte(lab):
             differences[name] = sorted(path for path in set(now) | set(lab.pristine[name])
                                        if now.get(path) != lab.pristine[name].get(path))
     assert differences == {}
+
+
+def test_a_failed_canary_stops_a_serial_rollout_before_any_later_host(lab):
+    # Batches of 2 with the default aitune_max_fail_percentage (0): the first batch are the canaries. A failure planted
+    # on one of them (its tree taken away) ends the rollout there; no host of a later batch is reached.
+    canary, other_canary = lab.names[0], lab.names[1]
+    tree = lab.hosts[canary]['root']
+    shutil.move(tree, tree + '.aside')
+    try:
+        code, out, recap = lab.playbook('serial rollout, failed canary', 'tune.yml', '-e', 'mode=balanced',
+                                        '-e', 'aitune_serial=2')
+    finally:
+        shutil.move(tree + '.aside', tree)
+    assert code != 0
+    assert sorted(recap) == [canary, other_canary], recap
+    assert recap[canary]['failed'] == 1 and recap[other_canary]['failed'] == 0, recap
+    assert 'the fake tree it names is missing' in fatal_message(out, canary)
+    untouched = {name: snapshot(lab.hosts[name]['root']) == lab.pristine[name] for name in lab.names[2:]}
+    assert all(untouched.values()), untouched

@@ -43,15 +43,47 @@ STEPS = (('ping', ['{ping}']), ('tune first run', ['tune.yml', '-e', 'mode=balan
          ('tune second run', ['tune.yml', '-e', 'mode=balanced']))
 
 
+def machine_cpu_seconds():
+    """CPU time this machine spent busy (every CPU, user and system, /proc/stat), in seconds."""
+    with open('/proc/stat') as handle:
+        fields = [int(word) for word in handle.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / float(os.sysconf('SC_CLK_TCK'))
+
+
+def stop_ssh_masters(control_dir):
+    """Stop the ssh master processes whose control sockets are in ``control_dir``, and remove it."""
+    masters = []
+    for name in os.listdir('/proc'):
+        if name.isdigit():
+            try:
+                with open('/proc/%s/cmdline' % name, 'rb') as handle:
+                    words = handle.read().split(b'\0')
+            except OSError:
+                continue
+            if words and os.path.basename(words[0]) == b'ssh' and any(control_dir.encode() in w for w in words):
+                masters.append(int(name))
+    fleet_lab.stop_pids(masters, grace=2.0)
+    shutil.rmtree(control_dir, ignore_errors=True)
+
+
 def timed_playbook(inventory, args, forks, environ):
-    """(wall s, controller CPU s, rc) of one ansible-playbook run; the CPU is the run's and everything it reaped."""
+    """(wall s, controller CPU s, hosts' CPU s, rc) of one ansible-playbook run. The controller's CPU is the run's and
+    everything it reaped; the hosts' is the rest of what the machine did meanwhile: the sshd sessions and the modules
+    they ran, which on a real fleet run on the hosts (and, on a quiet machine, little else)."""
     argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory, '-f', str(forks)] + args
-    started = time.monotonic()
+    # Every run starts cold, as a fleet run does: no ssh master of an earlier run (ControlPersist keeps them 60 s) may
+    # carry it, so each gets its own control directory, and the masters it leaves are stopped once it is timed.
+    control_dir = tempfile.mkdtemp(prefix='cp-', dir=os.path.dirname(inventory))
+    environ = dict(environ, ANSIBLE_SSH_CONTROL_PATH_DIR=control_dir)
+    started, busy = time.monotonic(), machine_cpu_seconds()
     with open(os.devnull, 'w') as null:
         proc = subprocess.Popen(argv, cwd=REPO, env=environ, stdout=null, stderr=subprocess.STDOUT)
         _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - started
-    return wall, usage.ru_utime + usage.ru_stime, os.waitstatus_to_exitcode(status)
+    wall, busy = time.monotonic() - started, machine_cpu_seconds() - busy
+    stop_ssh_masters(control_dir)
+    controller = usage.ru_utime + usage.ru_stime
+    return wall, controller, max(busy - controller, 0.0), os.waitstatus_to_exitcode(status)
 
 
 def measure(count, forks_list, runs, variants, scratch):
@@ -62,7 +94,7 @@ def measure(count, forks_list, runs, variants, scratch):
     for variant, settings in variants:
         environ = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'), ANSIBLE_NOCOLOR='1', **settings)
         for forks in forks_list:
-            figures = {name: {'wall': [], 'cpu': []} for name, _args in STEPS}
+            figures = {name: {'wall': [], 'cpu': [], 'hosts_cpu': []} for name, _args in STEPS}
             for _run in range(runs):
                 state_dir = os.path.join(scratch, 'lab')
                 fleet_lab.up(state_dir, count)
@@ -70,19 +102,21 @@ def measure(count, forks_list, runs, variants, scratch):
                     inventory = os.path.join(state_dir, fleet_lab.INVENTORY)
                     for name, args in STEPS:
                         args = [ping if arg == '{ping}' else arg for arg in args]
-                        wall, cpu, rc = timed_playbook(inventory, args, forks, environ)
+                        wall, cpu, hosts_cpu, rc = timed_playbook(inventory, args, forks, environ)
                         if rc != 0:
                             raise SystemExit('fleet-cost: %s over %d hosts (forks %d, %s) failed with rc %d; run it '
                                              'by hand over %s to see why' % (name, count, forks, variant, rc, inventory))
                         figures[name]['wall'].append(wall)
                         figures[name]['cpu'].append(cpu)
+                        figures[name]['hosts_cpu'].append(hosts_cpu)
                 finally:
                     fleet_lab.down(state_dir, quiet=True)
             row = {'hosts': count, 'forks': forks, 'variant': variant, 'runs': runs}
             for name, values in figures.items():
                 row[name] = {'wall_s': round(statistics.median(values['wall']), 2),
                              'wall_min_s': round(min(values['wall']), 2), 'wall_max_s': round(max(values['wall']), 2),
-                             'cpu_s': round(statistics.median(values['cpu']), 2)}
+                             'cpu_s': round(statistics.median(values['cpu']), 2),
+                             'hosts_cpu_s': round(statistics.median(values['hosts_cpu']), 2)}
             rows.append(row)
             print('%s' % json.dumps(row), flush=True)
     return rows
@@ -90,13 +124,16 @@ def measure(count, forks_list, runs, variants, scratch):
 
 def markdown(rows):
     lines = ['| hosts | forks | variant | ping s | tune first s (× ping) | tune second s (× ping) | first s/host | '
-             'controller CPU s (ping / first / second) |', '|---|---|---|---|---|---|---|---|']
+             'controller CPU s (ping / first / second) | hosts\' CPU s (ping / first / second) |',
+             '|---|---|---|---|---|---|---|---|---|']
     for row in rows:
         ping, first, second = row['ping'], row['tune first run'], row['tune second run']
-        lines.append('| %d | %d | %s | %.1f | %.1f (×%.2f) | %.1f (×%.2f) | %.2f | %.1f / %.1f / %.1f |' % (
-            row['hosts'], row['forks'], row['variant'], ping['wall_s'], first['wall_s'],
-            first['wall_s'] / ping['wall_s'], second['wall_s'], second['wall_s'] / ping['wall_s'],
-            first['wall_s'] / row['hosts'], ping['cpu_s'], first['cpu_s'], second['cpu_s']))
+        lines.append('| %d | %d | %s | %.1f | %.1f (×%.2f) | %.1f (×%.2f) | %.2f | %.1f / %.1f / %.1f | '
+                     '%.1f / %.1f / %.1f |' % (
+                         row['hosts'], row['forks'], row['variant'], ping['wall_s'], first['wall_s'],
+                         first['wall_s'] / ping['wall_s'], second['wall_s'], second['wall_s'] / ping['wall_s'],
+                         first['wall_s'] / row['hosts'], ping['cpu_s'], first['cpu_s'], second['cpu_s'],
+                         ping['hosts_cpu_s'], first['hosts_cpu_s'], second['hosts_cpu_s']))
     return '\n'.join(lines) + '\n'
 
 

@@ -290,3 +290,24 @@ def test_the_profile_call_holds_the_host_lock_from_its_first_subsystem_to_the_re
 def test_the_action_plugin_names_the_controller_as_the_lease_accepts_it(monkeypatch, name, expected):
     monkeypatch.setattr(socket, 'gethostname', lambda: name)
     assert controller_name() == expected
+
+
+def test_a_profile_call_waits_its_own_wait_for_another_runs_lease_then_fails_naming_it(host, clock):
+    # tune.yml without the gate is one profile call and takes no lease: the call's wait is the run's.
+    assert take(host, job='77')[0] == 0
+    before = host.snapshot()
+    code, result = run_module(profile, dict(root=host.root, subsystems=dict(sched=dict(autogroup=False)), wait=5))
+    assert code == 1, result
+    assert 'another aitune run holds this host: run %s (tune balanced)' % RUN_A in result['msg']
+    assert 'Waited 5 s; nothing was written' in result['msg']
+    assert 5 <= clock.slept < 60
+    assert host.snapshot() == before
+
+
+@pytest.mark.parametrize('wait', [-1, 3601])
+def test_a_profile_wait_out_of_range_is_refused_before_anything_is_read(host, wait):
+    code, result = run_module(profile, dict(root=host.root, subsystems=dict(sched=dict(autogroup=False)), wait=wait))
+    assert code == 1
+    assert result['msg'] == ('invalid settings, nothing was changed: wait must be between 0 and 3600 seconds, got %d'
+                             % wait)
+    assert not host.exists('/var/lib/aitune')
