@@ -375,24 +375,21 @@ class Engine(object):
         run reports; a value that does not hold after the second write is not_permitted, naming who moved it."""
         report = stage.report
         for probe, wanted in stage.changes:
-            entry = report.knobs[probe.knob.name]
-            if entry['state'] != APPLIED:
+            name = probe.knob.name
+            if report.knobs[name]['state'] != APPLIED:
                 continue
             try:
-                now = probe.knob.current(self.fs.read(probe.path))
-            except FsError:
-                continue
-            if now == wanted:
-                continue
-            try:
+                if probe.knob.current(self.fs.read(probe.path)) == wanted:
+                    continue
                 self.fs.write_value(probe.path, wanted)
-                now = probe.knob.current(self.fs.read(probe.path))
+                self._read_back(probe.knob, probe.path, wanted, probe.value, report)
             except FsError as exc:
-                now = 'unreadable (%s)' % exc
-            if now != wanted:
-                report.outcome(probe.knob.name, NOT_PERMITTED_STATE, value=now,
+                report.outcome(name, NOT_PERMITTED_STATE, reason='%s once the files acted: %s' % (probe.path, exc))
+                continue
+            if report.knobs[name]['state'] != APPLIED:
+                report.outcome(name, NOT_PERMITTED_STATE,
                                reason='read back as written, then changed to %r once the files acted (%s)'
-                               % (now, '; '.join(report.actions)))
+                               % (report.knobs[name]['value'], '; '.join(report.actions)))
 
     def _idle_units(self, stage, targets):
         """This run's units whose files need no write but that systemd does not run or enable: a run killed between

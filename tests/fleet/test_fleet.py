@@ -183,14 +183,6 @@ def test_facts_report_lists_every_host(lab, tmp_path):
     assert all(name in report for name in lab.names)
 
 
-def command_line(pid):
-    try:
-        with open('/proc/%d/cmdline' % pid, 'rb') as handle:
-            return handle.read()
-    except OSError:
-        return b''
-
-
 def test_a_missing_tree_and_a_dead_sshd_fail_their_hosts_alone(lab):
     gone, dying = lab.names[1], lab.names[2]
     tree = lab.hosts[gone]['root']
@@ -209,7 +201,7 @@ def test_a_missing_tree_and_a_dead_sshd_fail_their_hosts_alone(lab):
     def kill_while_the_call_waits():
         deadline = time.time() + 120
         pid = fleet_lab.read_pid(lab.hosts[dying]['pid_file'])
-        while time.time() < deadline and not any(b'python' in command_line(child)
+        while time.time() < deadline and not any(b'python' in b' '.join(fleet_lab.command_line(child) or [])
                                                  for child in fleet_lab.descendants(pid)):
             time.sleep(0.05)
         fleet_lab.stop_pids([pid] + fleet_lab.descendants(pid), grace=1.0)

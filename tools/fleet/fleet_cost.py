@@ -51,18 +51,14 @@ def machine_cpu_seconds():
     return (sum(fields[:8]) - idle) / float(os.sysconf('SC_CLK_TCK'))
 
 
+def is_ssh_of(words, control_dir):
+    return os.path.basename(words[0]) == b'ssh' and any(control_dir.encode() in word for word in words)
+
+
 def stop_ssh_masters(control_dir):
     """Stop the ssh master processes whose control sockets are in ``control_dir``, and remove it."""
-    masters = []
-    for name in os.listdir('/proc'):
-        if name.isdigit():
-            try:
-                with open('/proc/%s/cmdline' % name, 'rb') as handle:
-                    words = handle.read().split(b'\0')
-            except OSError:
-                continue
-            if words and os.path.basename(words[0]) == b'ssh' and any(control_dir.encode() in w for w in words):
-                masters.append(int(name))
+    masters = [int(name) for name in os.listdir('/proc') if name.isdigit()
+               and is_ssh_of(fleet_lab.command_line(int(name)) or [b''], control_dir)]
     fleet_lab.stop_pids(masters, grace=2.0)
     shutil.rmtree(control_dir, ignore_errors=True)
 

@@ -103,7 +103,8 @@ def build_tree(state_dir, host_dir, shape):
 
 
 # -- processes -----------------------------------------------------------------------------------------------------------
-def _cmdline(pid):
+def command_line(pid):
+    """The words of the command line of ``pid`` (bytes), or None when it is gone."""
     try:
         with open('/proc/%d/cmdline' % pid, 'rb') as handle:
             return handle.read().split(b'\0')
@@ -127,7 +128,7 @@ def is_lab_sshd(pid, config):
             return False
     except OSError:
         return False
-    args = _cmdline(pid) or []
+    args = command_line(pid) or []
     words = b' '.join(args).split()
     return b'-f' in words and config.encode() in words
 
